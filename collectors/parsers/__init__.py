@@ -1,0 +1,34 @@
+"""Message parsers, one module per format, found by name: `parsers.get("jsonl")`."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from soc.plugins import Registry
+
+
+class Parser(Protocol):
+    """Turns one raw record into a (nested or dotted) ECS mapping, or raises ParseError."""
+
+    name: str
+    # False for formats that carry no time of their own: the receive time stands in.
+    timestamp_required: bool
+
+    def parse(self, raw: bytes) -> dict[str, Any]: ...
+
+
+registry: Registry[type[Parser]] = Registry("format")
+
+
+def get(name: str) -> Parser:
+    """A parser instance for a format name; ConfigError listing the known names otherwise."""
+    return registry.get(name)()
+
+
+def names() -> list[str]:
+    return registry.names()
+
+
+from collectors.parsers import jsonl, text  # noqa: E402  (built-ins register on import)
+
+__all__ = ["Parser", "get", "jsonl", "names", "registry", "text"]

@@ -1,0 +1,239 @@
+"""The `soc` command line: serve, ingest, events search|count, config check, version.
+
+Errors are one line on stderr and a non-zero exit: 2 for bad usage or configuration, 1 for
+anything else that stopped the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from collectors import parsers
+from collectors.files import read_file, read_stream
+from soc import __version__
+from soc.config import Settings, load_settings
+from soc.errors import ConfigError, InventoryError, SocError
+from soc.events import RawRecord, unflatten
+from soc.logs import configure_logging, redact_url
+from soc.pipeline import IngestSummary
+from soc.progress import Progress
+from soc.service import build_pipeline, open_inventory, serve
+from soc.store import Collection, Query, open_store
+from soc.store.query import parse_filter, time_bound
+from soc.timeutil import utcnow
+
+log = logging.getLogger("soc.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except (ConfigError, InventoryError) as exc:
+        _error(str(exc))
+        return 2
+    except SocError as exc:
+        _error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _error(message: str) -> None:
+    lines = message.splitlines() or [""]
+    print(f"soc: error: {lines[0]}", file=sys.stderr)
+    for line in lines[1:]:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help="soc.yaml to read (default: $SOC_CONFIG, else ./soc.yaml if present)")
+    parser = argparse.ArgumentParser(
+        prog="soc", parents=[common],
+        description="Provincial SOC: security operations monitoring for a province's government "
+                    "network.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve_cmd = commands.add_parser("serve", parents=[common], help="run the API and collectors")
+    serve_cmd.set_defaults(run=_serve)
+
+    ingest = commands.add_parser("ingest", parents=[common],
+                                 help="read files into the store through the pipeline")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files to read ('-' for stdin)")
+    ingest.add_argument("--format", default="jsonl", choices=parsers.names(),
+                        help="record format (default: jsonl)")
+    ingest.add_argument("--source", default="file", metavar="NAME",
+                        help="source name recorded as observer.name (default: file)")
+    ingest.add_argument("--json", action="store_true", help="end with a JSON summary line")
+    ingest.set_defaults(run=_ingest)
+
+    events = commands.add_parser("events", help="search and count stored events")
+    event_commands = events.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    search = event_commands.add_parser("search", parents=[common], help="list matching events")
+    _add_query_arguments(search)
+    search.add_argument("--sort", default="@timestamp", help="field to sort by")
+    search.add_argument("--order", choices=("asc", "desc"), default="desc")
+    search.add_argument("--limit", type=int, default=20, help="events to show (default 20)")
+    search.add_argument("--json", action="store_true", help="one JSON event per line")
+    search.set_defaults(run=_events_search)
+    count = event_commands.add_parser("count", parents=[common], help="count matching events")
+    _add_query_arguments(count)
+    count.add_argument("--by", metavar="FIELD", help="count per value of FIELD instead")
+    count.add_argument("--size", type=int, default=10, help="values to show with --by")
+    count.set_defaults(run=_events_count)
+
+    config = commands.add_parser("config", help="configuration")
+    config_commands = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    check = config_commands.add_parser("check", parents=[common],
+                                       help="validate soc.yaml and the inventory")
+    check.set_defaults(run=_config_check)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(run=lambda _args: print(f"soc {__version__}") or 0)
+    return parser
+
+
+def _add_query_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
+                         help="filter (repeatable): =, !=, >, >=, <, <=; VALUE* is a prefix, "
+                              "an IP field = a CIDR matches the network, =* means present")
+    command.add_argument("--since", help="from this time (ISO 8601, or a duration ago: 15m, 7d)")
+    command.add_argument("--until", help="before this time (same forms as --since)")
+    command.add_argument("--text", help="full-text search of message (every word must appear)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(getattr(args, "config", None))
+    configure_logging(settings.log.level, settings.log.format)
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    serve(_settings(args))
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    parser = parsers.get(args.format)
+    inventory = open_inventory(settings)
+    failures: list[str] = []
+    progress = Progress(enabled=sys.stderr.isatty())
+    records = _records(args.paths, parser, settings.pipeline.max_record_bytes, args.source,
+                       failures, progress)
+    with open_store(settings.store_url()) as store:
+        pipeline = build_pipeline(settings, store, inventory)
+        summary = IngestSummary()
+        try:
+            summary = pipeline.run(records, on_batch=progress.update)
+        finally:
+            progress.finish()
+            _report(summary, args.json)
+    for failure in failures:
+        _error(failure)
+    return 1 if failures else 0
+
+
+def _records(paths: list[str], parser: parsers.Parser, limit: int, source: str,
+             failures: list[str], progress: Progress) -> Iterator[RawRecord]:
+    for name in paths:
+        progress.start_file(name)
+        try:
+            if name == "-":
+                stream_source = f"stdin:{utcnow().isoformat()}"
+                extra = {"observer.name": source, "observer.type": "stdin"}
+                yield from progress.track(
+                    read_stream(sys.stdin.buffer, stream_source, parser, limit, extra))
+            else:
+                yield from progress.track(read_file(Path(name), parser, limit, source))
+        except OSError as exc:
+            failures.append(f"{name}: {exc.strerror or exc}")
+
+
+def _report(summary: IngestSummary, as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps(summary.as_json()).decode())
+        return
+    reasons = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.reasons.items()))
+    print(f"read {summary.read}, stored {summary.stored}, duplicates {summary.duplicates}, "
+          f"dead-lettered {summary.dead_lettered}{f' ({reasons})' if reasons else ''} "
+          f"in {summary.seconds:.1f}s")
+
+
+def _query(args: argparse.Namespace, settings: Settings, **extra: Any) -> Query:
+    try:
+        zone = settings.zone()
+        return Query(filters=[parse_filter(text) for text in args.where],
+                     since=time_bound(args.since, zone), until=time_bound(args.until, zone),
+                     text=args.text, **extra)
+    except ValueError as exc:
+        raise ConfigError(str(exc).splitlines()[-1] if "\n" in str(exc) else str(exc)) from None
+
+
+def _with_store(run: Callable[[argparse.Namespace, Settings, Any], int]
+                ) -> Callable[[argparse.Namespace], int]:
+    def wrapped(args: argparse.Namespace) -> int:
+        settings = _settings(args)
+        with open_store(settings.store_url()) as store:
+            try:
+                return run(args, settings, store)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+    return wrapped
+
+
+@_with_store
+def _events_search(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    query = _query(args, settings, sort=args.sort, order=args.order, limit=args.limit)
+    for event in store.search(Collection.EVENTS, query).items:
+        if args.json:
+            sys.stdout.write(orjson.dumps(unflatten(event)).decode() + "\n")
+        else:
+            print(_event_line(event))
+    return 0
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    where = event.get("host.name") or event.get("source.ip") or "-"
+    what = event.get("message") or event.get("event.action") or event.get("log.original", "")
+    return f"{event['@timestamp']}  {event.get('event.dataset', '-'):<16} {where:<20} {what}"
+
+
+@_with_store
+def _events_count(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    query = _query(args, settings)
+    if args.by:
+        for bucket in store.count_by(Collection.EVENTS, query, args.by, args.size):
+            print(f"{bucket.value}\t{bucket.count}")
+    else:
+        print(store.count(Collection.EVENTS, query))
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    inventory = open_inventory(settings)
+    print(f"config: {settings.config_file or '(defaults, no file)'}")
+    print(f"store: {redact_url(settings.store_url())}")
+    print(f"timezone: {settings.timezone}")
+    print(f"inventory: {len(inventory.agencies)} agencies")
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

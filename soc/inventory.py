@@ -1,0 +1,271 @@
+"""The inventory: agencies, their networks, information systems and assets, and event tagging.
+
+Tiers and groups are data from `inventory.yaml`: since the 2025 reform a province runs on two
+tiers (province, commune/ward), and nothing here assumes any chain of levels.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from soc.errors import InventoryError
+from soc.yamlfile import describe_location, load_yaml
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Electronic identifiers of agencies in the national document-exchange format (e.g. 000.00.12.H45).
+DEFAULT_ID_PATTERN = r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contact(_Model):
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class Asset(_Model):
+    name: str
+    role: str
+    hostnames: list[str] = []
+    addresses: list[IpAddress] = []
+
+
+class InformationSystem(_Model):
+    id: str
+    name: str
+    type: str
+    level: int = Field(ge=1, le=5, description="approved security level 1–5")
+    owner: str | None = None
+    operator: str | None = None
+    assets: list[Asset] = []
+
+
+class Agency(_Model):
+    id: str
+    name: str
+    tier: str
+    group: str | None = None
+    parent: str | None = None
+    contact: Contact | None = None
+    networks: list[Network] = []
+    systems: list[InformationSystem] = []
+
+
+class Term(_Model):
+    id: str
+    name: str
+
+
+class InventoryFile(_Model):
+    province: Term | None = None
+    id_pattern: str = DEFAULT_ID_PATTERN
+    tiers: list[Term] = []
+    groups: list[Term] = []
+    agencies: list[Agency] = []
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRef:
+    agency: Agency
+    system: InformationSystem
+    asset: Asset
+
+
+class Inventory:
+    """Lookups from addresses and host names to agencies and assets; tags events in place."""
+
+    def __init__(self, data: InventoryFile) -> None:
+        self.data = data
+        self.agencies = {agency.id: agency for agency in data.agencies}
+        self._assets_by_address: dict[str, AssetRef] = {}
+        self._assets_by_host: dict[str, AssetRef] = {}
+        self._networks: dict[int, dict[int, dict[int, Agency]]] = {4: {}, 6: {}}
+        for agency in data.agencies:
+            for network in agency.networks:
+                by_length = self._networks[network.version].setdefault(network.prefixlen, {})
+                by_length[int(network.network_address)] = agency
+            for system in agency.systems:
+                for asset in system.assets:
+                    ref = AssetRef(agency, system, asset)
+                    for address in asset.addresses:
+                        self._assets_by_address[str(address)] = ref
+                    for host in (asset.name, *asset.hostnames):
+                        self._assets_by_host.setdefault(host.lower(), ref)
+        # Longest prefix first: the most specific network wins.
+        self._lengths = {v: sorted(t, reverse=True) for v, t in self._networks.items()}
+        self.agency_for_ip = lru_cache(maxsize=65536)(self._agency_for_ip)
+
+    @classmethod
+    def empty(cls) -> Inventory:
+        return cls(InventoryFile())
+
+    def _agency_for_ip(self, text: str) -> Agency | None:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        value, bits = int(address), address.max_prefixlen
+        tables = self._networks[address.version]
+        for length in self._lengths[address.version]:
+            agency = tables[length].get(value >> (bits - length) << (bits - length))
+            if agency is not None:
+                return agency
+        return None
+
+    def asset_for_host(self, name: str) -> AssetRef | None:
+        name = name.lower()
+        return self._assets_by_host.get(name) or self._assets_by_host.get(name.split(".", 1)[0])
+
+    def asset_for_ip(self, text: str) -> AssetRef | None:
+        return self._assets_by_address.get(text)
+
+    def tag(self, event: dict[str, Any]) -> None:
+        """Set organization.* and asset.* from the host, then the addresses the event touches."""
+        ref = None
+        host = event.get("host.name")
+        if isinstance(host, str):
+            ref = self.asset_for_host(host)
+        addresses = list(_addresses(event))
+        if ref is None:
+            ref = next(filter(None, map(self.asset_for_ip, addresses)), None)
+        if ref is not None:
+            event["asset.name"] = ref.asset.name
+            event["asset.role"] = ref.asset.role
+            event["asset.system.id"] = ref.system.id
+            event["asset.system.name"] = ref.system.name
+            event["asset.system.level"] = ref.system.level
+        if "organization.id" in event:
+            return
+        agency = ref.agency if ref else next(filter(None, map(self.agency_for_ip, addresses)), None)
+        if agency is not None:
+            event["organization.id"] = agency.id
+            event["organization.name"] = agency.name
+
+
+def _addresses(event: dict[str, Any]) -> Iterable[str]:
+    host_ip = event.get("host.ip")
+    if isinstance(host_ip, list):
+        yield from (ip for ip in host_ip if isinstance(ip, str))
+    for name in ("source.ip", "destination.ip"):
+        value = event.get(name)
+        if isinstance(value, str):
+            yield value
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Load and check inventory.yaml; InventoryError lists every problem with its file and line."""
+    try:
+        document = load_yaml(path)
+    except FileNotFoundError:
+        raise InventoryError(f"{path}: inventory file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"{path}: cannot read inventory: {exc}") from None
+    except ValueError as exc:
+        raise InventoryError(str(exc)) from None
+    try:
+        data = InventoryFile.model_validate(document.data or {})
+    except ValidationError as exc:
+        problems = [f"{document.where(e['loc'])}: {describe_location(e['loc'])}: {e['msg']}"
+                    for e in exc.errors()]
+        raise InventoryError("\n".join(problems)) from None
+    problems = [f"{document.where(loc)}: {describe_location(loc)}: {message}"
+                for loc, message in _consistency_problems(data)]
+    if problems:
+        raise InventoryError("\n".join(problems))
+    return Inventory(data)
+
+
+def _consistency_problems(data: InventoryFile) -> Iterable[tuple[tuple, str]]:
+    try:
+        id_pattern = re.compile(data.id_pattern)
+    except re.error as exc:
+        yield ("id_pattern",), f"not a valid regular expression: {exc}"
+        id_pattern = re.compile(DEFAULT_ID_PATTERN)
+    agency_ids = {a.id for a in data.agencies}
+    yield from _duplicates(("agencies",), [a.id for a in data.agencies], "agency id")
+    yield from _agency_problems(data, agency_ids, id_pattern)
+    yield from _network_problems(data)
+    yield from _asset_problems(data)
+
+
+def _duplicates(location: tuple, values: list[str], what: str) -> Iterable[tuple[tuple, str]]:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            yield (*location, index), f"duplicate {what} {value!r}"
+        seen.add(value)
+
+
+def _agency_problems(data: InventoryFile, agency_ids: set[str],
+                     id_pattern: re.Pattern) -> Iterable[tuple[tuple, str]]:
+    tiers = {t.id for t in data.tiers}
+    groups = {g.id for g in data.groups}
+    parents = {a.id: a.parent for a in data.agencies}
+    for index, agency in enumerate(data.agencies):
+        here = ("agencies", index)
+        if not id_pattern.match(agency.id):
+            yield (*here, "id"), f"{agency.id!r} does not match id_pattern {data.id_pattern}"
+        if agency.tier not in tiers:
+            yield (*here, "tier"), f"unknown tier {agency.tier!r} (tiers: {sorted(tiers)})"
+        if agency.group is not None and agency.group not in groups:
+            yield (*here, "group"), f"unknown group {agency.group!r} (groups: {sorted(groups)})"
+        if agency.parent is not None and agency.parent not in agency_ids:
+            yield (*here, "parent"), f"unknown parent agency {agency.parent!r}"
+        elif _has_cycle(agency.id, parents):
+            yield (*here, "parent"), f"parent chain of {agency.id!r} loops back to itself"
+        for s_index, system in enumerate(agency.systems):
+            for role in ("owner", "operator"):
+                value = getattr(system, role)
+                if value is not None and value not in agency_ids:
+                    yield (*here, "systems", s_index, role), f"unknown agency {value!r}"
+
+
+def _has_cycle(start: str, parents: dict[str, str | None]) -> bool:
+    seen = {start}
+    current = parents.get(start)
+    while current is not None:
+        if current in seen:
+            return True
+        seen.add(current)
+        current = parents.get(current)
+    return False
+
+
+def _network_problems(data: InventoryFile) -> Iterable[tuple[tuple, str]]:
+    owners: dict[Network, str] = {}
+    for index, agency in enumerate(data.agencies):
+        for n_index, network in enumerate(agency.networks):
+            owner = owners.setdefault(network, agency.id)
+            if owner != agency.id:
+                yield ("agencies", index, "networks", n_index), (
+                    f"network {network} is already declared by agency {owner!r}")
+
+
+def _asset_problems(data: InventoryFile) -> Iterable[tuple[tuple, str]]:
+    addresses: dict[IpAddress, str] = {}
+    system_ids: set[str] = set()
+    for index, agency in enumerate(data.agencies):
+        for s_index, system in enumerate(agency.systems):
+            here = ("agencies", index, "systems", s_index)
+            if system.id in system_ids:
+                yield (*here, "id"), f"duplicate system id {system.id!r}"
+            system_ids.add(system.id)
+            for a_index, asset in enumerate(system.assets):
+                for ip_index, address in enumerate(asset.addresses):
+                    owner = addresses.setdefault(address, asset.name)
+                    if owner != asset.name:
+                        yield (*here, "assets", a_index, "addresses", ip_index), (
+                            f"address {address} already belongs to asset {owner!r}")

@@ -1,0 +1,322 @@
+"""The embedded SQLite store: WAL mode, numbered migrations, idempotent batch writes, FTS5 search.
+
+URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` or `sqlite:///:memory:`, with
+optional parameters `max_size` (cap the database, e.g. `50GB`: writes past it fail cleanly as if
+the disk were full) and `synchronous` (`full`, the default, or `normal`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from pydantic import ByteSize, TypeAdapter, ValidationError
+
+from soc.errors import ConfigError, ConflictError, NotFoundError, StoreError, StoreFullError
+from soc.store.base import SPECS, Collection, Store, Versioned, WriteResult, backends
+from soc.store.query import Bucket, Page, Query, encode_cursor
+from soc.store.sqlite_query import SqlBuilder, ip_in
+from soc.timeutil import parse_timestamp, to_micros, utcnow
+
+PAGE_SIZE = 4096
+_BYTE_SIZE = TypeAdapter(ByteSize)
+
+
+@backends.register("sqlite")
+class SqliteStore(Store):
+    """One writer connection behind a lock; one reader connection per thread (WAL lets them run
+    beside the writer)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path, options = _parse_url(url)
+        self._max_pages = options.get("max_pages")
+        self._synchronous = options.get("synchronous", "FULL")
+        self._memory = self.path == ":memory:"
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._builders = {c: SqlBuilder(c) for c in Collection}
+        if not self._memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with _translated(self.path):
+            self._writer = self._connect()
+            self._migrate()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=30)
+        conn.create_function("ip_in", 2, ip_in, deterministic=True)
+        conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        if self._max_pages:
+            conn.execute(f"PRAGMA max_page_count={int(self._max_pages)}")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._memory:
+            return self._writer
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with _translated(self.path):
+                conn = self._connect()
+                conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+            with self._write_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        if self._memory:
+            with self._write_lock, _translated(self.path):
+                yield self._writer
+        else:
+            with _translated(self.path):
+                yield self._reader()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, _translated(self.path):
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+                self._writer.execute("COMMIT")
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+
+    def _migrate(self) -> None:
+        current = self._writer.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in _migrations():
+            if number <= current:
+                continue
+            try:
+                self._writer.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            except sqlite3.Error:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._write_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._writer.close()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def put(self, collection: Collection, documents: Sequence[dict[str, Any]]) -> WriteResult:
+        if not documents:
+            return WriteResult(0, 0)
+        rows = [self._row(collection, document) for document in documents]
+        with self._transaction() as conn:
+            cursor = conn.executemany(
+                f"INSERT OR IGNORE INTO {collection.value} (id, ts, text, doc) VALUES (?, ?, ?, ?)",
+                rows)
+            stored = cursor.rowcount
+        return WriteResult(stored, len(rows) - stored)
+
+    def _row(self, collection: Collection, document: dict[str, Any]) -> tuple:
+        spec = SPECS[collection]
+        try:
+            document_id = document[spec.id_field]
+            stamp = document[spec.time_field]
+        except KeyError as exc:
+            raise StoreError(f"{collection.value} document lacks {exc.args[0]}") from None
+        text = None
+        if spec.text_field is not None and spec.text_field in document:
+            document = dict(document)
+            text = document.pop(spec.text_field)
+        return (document_id, _micros(stamp), text, orjson.dumps(document).decode())
+
+    def replace(self, collection: Collection, document: dict[str, Any], version: str) -> str:
+        if not SPECS[collection].mutable:
+            raise StoreError(f"{collection.value} documents cannot be changed")
+        document_id, stamp, text, doc = self._row(collection, document)
+        with self._transaction() as conn:
+            changed = conn.execute(
+                f"UPDATE {collection.value} SET ts = ?, text = ?, doc = ?, version = version + 1 "
+                f"WHERE id = ? AND version = ?",
+                (stamp, text, doc, document_id, _version_number(version))).rowcount
+            current = conn.execute(f"SELECT version FROM {collection.value} WHERE id = ?",
+                                   (document_id,)).fetchone()
+        if current is None:
+            raise NotFoundError(f"no {collection.value} document {document_id!r}")
+        if not changed:
+            raise ConflictError(f"{collection.value} document {document_id!r} was changed by "
+                                f"someone else (version {current[0]}, not {version})")
+        return str(current[0])
+
+    def delete_before(self, collection: Collection, before: datetime) -> int:
+        if SPECS[collection].append_only:
+            raise StoreError(f"{collection.value} is append-only")
+        with self._transaction() as conn:
+            return conn.execute(f"DELETE FROM {collection.value} WHERE ts < ?",
+                                (to_micros(before),)).rowcount
+
+    def set_checkpoint(self, key: str, value: dict[str, Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO checkpoints (key, value, updated) VALUES (?, ?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                         "updated = excluded.updated",
+                         (key, orjson.dumps(value).decode(), to_micros(utcnow())))
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, collection: Collection, document_id: str) -> Versioned:
+        with self._read() as conn:
+            row = conn.execute(f"SELECT text, doc, version FROM {collection.value} WHERE id = ?",
+                               (document_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no {collection.value} document {document_id!r}")
+        return Versioned(_document(collection, row[0], row[1]), str(row[2]))
+
+    def search(self, collection: Collection, query: Query) -> Page:
+        builder = self._builders[collection]
+        clauses, params = builder.where(query)
+        if query.cursor:
+            clause, values = builder.after_cursor(query)
+            clauses.append(clause)
+            params.extend(values)
+        key = builder.sort_key(query)
+        order = "DESC" if query.order == "desc" else "ASC"
+        sql = (f"SELECT rowid, {key}, text, doc FROM {collection.value}{_where(clauses)} "
+               f"ORDER BY {key} {order}, rowid {order} LIMIT ?")
+        with self._read() as conn:
+            rows = conn.execute(sql, [*params, query.limit + 1]).fetchall()
+        more = len(rows) > query.limit
+        rows = rows[:query.limit]
+        items = [_document(collection, text, doc) for _, _, text, doc in rows]
+        cursor = encode_cursor([rows[-1][1], rows[-1][0]]) if more else None
+        return Page(items=items, next_cursor=cursor)
+
+    def count(self, collection: Collection, query: Query) -> int:
+        clauses, params = self._builders[collection].where(query)
+        with self._read() as conn:
+            return conn.execute(f"SELECT count(*) FROM {collection.value}{_where(clauses)}",
+                                params).fetchone()[0]
+
+    def count_by(self, collection: Collection, query: Query, field: str,
+                 size: int = 10) -> list[Bucket]:
+        builder = self._builders[collection]
+        clauses, params = builder.where(query)
+        if field in builder.scalars or field == builder.spec.text_field:
+            value = builder.value_sql(field)
+            source = collection.value
+            clauses.append(f"{value} IS NOT NULL")
+        else:
+            value = "j.value"
+            source = f"{collection.value}, json_each({collection.value}.doc, '$.\"{field}\"') AS j"
+        sql = (f"SELECT {value} AS v, count(*) AS n FROM {source}{_where(clauses)} "
+               f"GROUP BY v ORDER BY n DESC, v LIMIT ?")
+        with self._read() as conn:
+            rows = conn.execute(sql, [*params, size]).fetchall()
+        return [Bucket(value=v, count=n) for v, n in rows]
+
+    def get_checkpoint(self, key: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM checkpoints WHERE key = ?", (key,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def check(self) -> dict[str, Any]:
+        with self._read() as conn:
+            counts = {c.value: conn.execute(f"SELECT count(*) FROM {c.value}").fetchone()[0]
+                      for c in (Collection.EVENTS, Collection.DEAD_LETTERS, Collection.ALERTS,
+                                Collection.INCIDENTS)}
+            schema = conn.execute("PRAGMA user_version").fetchone()[0]
+        size = 0 if self._memory else sum(
+            p.stat().st_size for p in Path(self.path).parent.glob(Path(self.path).name + "*"))
+        return {"backend": "sqlite", "path": self.path, "sqlite_version": sqlite3.sqlite_version,
+                "schema_version": schema, "bytes": size, "documents": counts}
+
+
+def _where(clauses: list[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _document(collection: Collection, text: str | None, doc: str) -> dict[str, Any]:
+    document = orjson.loads(doc)
+    field = SPECS[collection].text_field
+    if field is not None and text is not None:
+        document[field] = text
+    return document
+
+
+def _micros(stamp: Any) -> int:
+    if isinstance(stamp, datetime):
+        return to_micros(stamp)
+    try:
+        return to_micros(parse_timestamp(stamp, UTC))
+    except ValueError as exc:
+        raise StoreError(f"bad document time: {exc}") from None
+
+
+def _version_number(version: str) -> int:
+    try:
+        return int(version)
+    except ValueError:
+        raise ConflictError(f"version {version!r} is not one this store issued") from None
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("soc.store") / "migrations"
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+def _parse_url(url: str) -> tuple[str, dict[str, Any]]:
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigError(f"store.url {url!r}: a SQLite URL has three slashes before a relative "
+                          f"path (sqlite:///var/soc.db) and four before an absolute one")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigError(f"store.url {url!r} names no database file")
+    options: dict[str, Any] = {}
+    for name, values in parse_qs(parts.query).items():
+        value = values[-1]
+        if name == "max_size":
+            try:
+                options["max_pages"] = max(1, int(_BYTE_SIZE.validate_python(value)) // PAGE_SIZE)
+            except ValidationError:
+                raise ConfigError(f"store.url: max_size {value!r} is not a size such as 10GB"
+                                  ) from None
+        elif name == "synchronous" and value.upper() in ("FULL", "NORMAL"):
+            options["synchronous"] = value.upper()
+        else:
+            raise ConfigError(f"store.url: unknown or bad option {name}={value!r} "
+                              f"(known: max_size, synchronous=full|normal)")
+    return path, options
+
+
+@contextmanager
+def _translated(path: str) -> Iterator[None]:
+    """SQLite's exceptions as the store's own, each naming the database file."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        message = str(exc)
+        if "full" in message:
+            raise StoreFullError(f"{path}: {message}: nothing of this batch was written") from None
+        raise StoreError(f"{path}: {message}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: {exc} (is it an SQLite database?)") from None
