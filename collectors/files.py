@@ -19,7 +19,7 @@ from soc.timeutil import utcnow
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
-CHUNK = 1 << 16
+CHUNK = 1 << 20
 
 
 def open_log(path: Path) -> IO[bytes]:
@@ -46,42 +46,53 @@ def read_stream(handle: IO[bytes], source: str, parser: Parser, max_record_bytes
     """Records of a byte stream, one per line, positioned by byte offset from its start."""
     offset = 0
     stamped = not parser.timestamp_required
-    for line, size in _lines(handle, max_record_bytes):
+    parse = parser.parse
+    for line, size, cut in _lines(handle, max_record_bytes):
         position = offset
         offset += size
         if position == 0 and line.startswith(UTF8_BOM):
             line = line[len(UTF8_BOM):]
-        body = line.rstrip(b"\r\n")
-        if not body.strip():
+        body = line[:-1] if line.endswith(b"\r") else line
+        if not body or body.isspace():
             continue
         received = utcnow() if stamped else None
-        if size > len(line):
+        if cut:
             yield RawRecord(source=source, raw=body, position=position, received=received,
                             extra=extra, error=f"record of {size} bytes exceeds "
                             f"pipeline.max_record_bytes ({max_record_bytes}); first "
                             f"{len(body)} bytes kept")
             continue
         try:
-            fields, error = parser.parse(body), None
+            fields, error = parse(body), None
         except ParseError as exc:
             fields, error = None, str(exc)
         yield RawRecord(source=source, raw=body, fields=fields, error=error, position=position,
                         received=received, timestamp_required=parser.timestamp_required,
-                        extra=extra)
+                        keep_original=parser.keep_original, extra=extra)
 
 
-def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[bytes, int]]:
-    """(line, its full size in bytes); a line past `limit` is cut there and the rest skipped."""
-    while True:
-        line = handle.readline(limit + 1)
-        if not line:
-            return
-        size = len(line)
-        if size > limit and not line.endswith(b"\n"):
-            while True:
-                rest = handle.readline(CHUNK)
-                size += len(rest)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            line = line[:limit]
-        yield line, size
+def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[bytes, int, bool]]:
+    """(line without its newline, full size in bytes, whether it was cut at `limit`).
+
+    Reads large chunks and splits them: several times faster than readline per line. Memory
+    stays within one chunk plus `limit` bytes however long a line is.
+    """
+    head, size = b"", 0  # the line begun in an earlier chunk: its first bytes, its size so far
+    while chunk := handle.read(CHUNK):
+        pieces = chunk.split(b"\n")
+        rest = pieces.pop()
+        for piece in pieces:
+            if size:
+                full = size + len(piece)
+                yield (head + piece[:limit])[:limit], full + 1, full > limit
+                head, size = b"", 0
+            elif len(piece) <= limit:
+                yield piece, len(piece) + 1, False
+            else:
+                yield piece[:limit], len(piece) + 1, True
+        if rest:
+            if len(head) < limit:
+                head += rest[:limit - len(head)]
+            size += len(rest)
+    if size:
+        yield head, size, size > limit

@@ -136,11 +136,14 @@ class Inventory:
         """Set organization.* and asset.* from the host, then the addresses the event touches."""
         ref = None
         host = event.get("host.name")
-        if isinstance(host, str):
+        if host.__class__ is str:
             ref = self.asset_for_host(host)
-        addresses = list(_addresses(event))
+        addresses = _addresses(event)
         if ref is None:
-            ref = next(filter(None, map(self.asset_for_ip, addresses)), None)
+            for address in addresses:
+                ref = self._assets_by_address.get(address)
+                if ref is not None:
+                    break
         if ref is not None:
             event["asset.name"] = ref.asset.name
             event["asset.role"] = ref.asset.role
@@ -149,20 +152,24 @@ class Inventory:
             event["asset.system.level"] = ref.system.level
         if "organization.id" in event:
             return
-        agency = ref.agency if ref else next(filter(None, map(self.agency_for_ip, addresses)), None)
+        agency = ref.agency if ref else None
+        for address in addresses if agency is None else ():
+            agency = self.agency_for_ip(address)
+            if agency is not None:
+                break
         if agency is not None:
             event["organization.id"] = agency.id
             event["organization.name"] = agency.name
 
 
-def _addresses(event: dict[str, Any]) -> Iterable[str]:
-    host_ip = event.get("host.ip")
-    if isinstance(host_ip, list):
-        yield from (ip for ip in host_ip if isinstance(ip, str))
+def _addresses(event: dict[str, Any]) -> list[str]:
+    """host.ip, then source.ip and destination.ip: the addresses that place an event."""
+    found = [ip for ip in event.get("host.ip") or () if ip.__class__ is str]
     for name in ("source.ip", "destination.ip"):
         value = event.get(name)
-        if isinstance(value, str):
-            yield value
+        if value.__class__ is str:
+            found.append(value)
+    return found
 
 
 def load_inventory(path: Path) -> Inventory:

@@ -3,6 +3,9 @@
 A record that cannot become an event goes to the dead-letter collection with its reason and its
 original bytes. Ids are deterministic, so replaying a source stores nothing twice, dead letters
 included.
+
+Normalising runs in the caller's process while a writer process stores the previous batch, so
+on two cores the two halves overlap.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -19,7 +23,8 @@ from typing import Any
 from soc.errors import NormaliseError
 from soc.events import EventNormaliser, RawRecord, record_id
 from soc.inventory import Inventory
-from soc.store import Collection, Store
+from soc.store import Collection, Store, WriteResult
+from soc.store.writer import Outcome, Results, StoreWriterProcess
 from soc.timeutil import format_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,32 @@ class IngestSummary:
         return summary
 
 
+@dataclass
+class BatchTally:
+    """What the summary needs of a batch once its documents have gone to the store."""
+
+    records: int
+    dead_kinds: Counter[str]
+    first_dead: dict[str, Any]
+
+
+@dataclass
+class Batch:
+    """One batch made ready for the store."""
+
+    tally: BatchTally
+    events: list[dict[str, Any]]
+    dead: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+
+    def parts(self) -> list[tuple[Collection, list[dict[str, Any]]]]:
+        # Alerts before the events they name: a crash in between leaves alerts whose events a
+        # replay stores, never events whose alerts are lost.
+        return [(c, docs) for c, docs in ((Collection.ALERTS, self.alerts),
+                                          (Collection.EVENTS, self.events),
+                                          (Collection.DEAD_LETTERS, self.dead)) if docs]
+
+
 class Pipeline:
     def __init__(self, store: Store, normaliser: EventNormaliser, inventory: Inventory,
                  batch_size: int = 2000, detector: Detector | None = None) -> None:
@@ -55,20 +86,39 @@ class Pipeline:
 
     def run(self, records: Iterable[RawRecord],
             on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
-        """Process every record; store errors (disk full, store gone) propagate after the batches
-        already written are safe."""
+        """Process every record. A store error (disk full, store gone) stops the run and is
+        raised once the batches before it are safely written; the summary counts only those.
+
+        The first batch is written here; from the second on, a writer process stores each batch
+        while this one prepares the next.
+        """
         summary = IngestSummary()
         started = time.perf_counter()
-        for batch in _batches(records, self.batch_size):
-            self.process(batch, summary)
+        writer: StoreWriterProcess | None = None
+        waiting: deque[BatchTally] = deque()
+        try:
+            for number, raw in enumerate(_batches(records, self.batch_size)):
+                batch = self.prepare(raw)
+                if number == 0 or not self.store.shareable:
+                    _count(batch.tally, self._write(batch), summary)
+                else:
+                    writer = writer or StoreWriterProcess(self.store.url)
+                    writer.submit(self._encode(batch))
+                    waiting.append(batch.tally)
+                    self._settle(writer.ready(), waiting, summary)
+                summary.seconds = time.perf_counter() - started
+                if on_batch is not None:
+                    on_batch(summary)
+        finally:
+            if writer is not None:
+                self._settle(writer.close(), waiting, summary)
             summary.seconds = time.perf_counter() - started
-            if on_batch is not None:
-                on_batch(summary)
-        summary.seconds = time.perf_counter() - started
         return summary
 
-    def process(self, batch: list[RawRecord], summary: IngestSummary) -> None:
+    def prepare(self, batch: list[RawRecord]) -> Batch:
+        """Normalise, tag and run detection on a batch; nothing is written yet."""
         now = utcnow()
+        ingested = format_timestamp(now)
         events: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
         for record in batch:
@@ -76,29 +126,46 @@ class Pipeline:
                 dead.append(dead_letter(record, record.error, "parse", now))
                 continue
             try:
-                event = self.normaliser.normalise(record, now)
+                event = self.normaliser.normalise(record, now, ingested)
             except NormaliseError as exc:
                 dead.append(dead_letter(record, str(exc), "normalise", now))
                 continue
             self.inventory.tag(event)
             events.append(event)
-        if self.detector is not None and events:
-            self.store.put(Collection.ALERTS, self.detector(events))
-        written = self.store.put(Collection.EVENTS, events)
-        if dead:
-            self.store.put(Collection.DEAD_LETTERS, dead)
-            for letter in dead:
-                kind = letter["error.type"]
-                summary.reasons[kind] = summary.reasons.get(kind, 0) + 1
-            # One line per batch, not per record: a file of garbage must not flood the log.
-            first = dead[0]
-            log.warning("dead-lettered %d of %d records", len(dead), len(batch), extra={
-                "source": first["dead_letter.source"], "offset": first.get("log.offset"),
-                "reason": first["error.message"]})
-        summary.read += len(batch)
-        summary.stored += written.stored
-        summary.duplicates += written.duplicates
-        summary.dead_lettered += len(dead)
+        alerts = self.detector(events) if self.detector is not None and events else []
+        first = ({"source": dead[0]["dead_letter.source"], "offset": dead[0].get("log.offset"),
+                  "reason": dead[0]["error.message"]} if dead else {})
+        tally = BatchTally(len(batch), Counter(d["error.type"] for d in dead), first)
+        return Batch(tally, events, dead, alerts)
+
+    def _write(self, batch: Batch) -> Results:
+        return [(c, self.store.put(c, docs)) for c, docs in batch.parts()]
+
+    def _encode(self, batch: Batch) -> list[tuple[Collection, bytes]]:
+        return [(c, self.store.encode(c, docs)) for c, docs in batch.parts()]
+
+    def _settle(self, outcomes: list[Outcome], waiting: deque[BatchTally],
+                summary: IngestSummary) -> None:
+        for outcome in outcomes:
+            tally = waiting.popleft()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            _count(tally, outcome, summary)
+
+
+def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
+    written = dict(results).get(Collection.EVENTS, WriteResult(0, 0))
+    summary.read += tally.records
+    summary.stored += written.stored
+    summary.duplicates += written.duplicates
+    dead = sum(tally.dead_kinds.values())
+    summary.dead_lettered += dead
+    for kind, number in tally.dead_kinds.items():
+        summary.reasons[kind] = summary.reasons.get(kind, 0) + number
+    if dead:
+        # One line per batch, not per record: a file of garbage must not flood the log.
+        log.warning("dead-lettered %d of %d records", dead, tally.records,
+                    extra=tally.first_dead)
 
 
 def dead_letter(record: RawRecord, reason: str, kind: str, now: datetime) -> dict[str, Any]:

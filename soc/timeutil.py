@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
@@ -68,7 +67,6 @@ def _from_epoch(seconds: float) -> datetime:
         raise ValueError(f"epoch timestamp {seconds!r} is out of range") from None
 
 
-@lru_cache(maxsize=4096)
 def _from_text(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
@@ -82,7 +80,8 @@ def _from_text(text: str) -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with microseconds and a Z: fixed width, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime, and this runs once per event.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def to_micros(moment: datetime) -> int:

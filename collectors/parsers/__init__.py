@@ -13,6 +13,8 @@ class Parser(Protocol):
     name: str
     # False for formats that carry no time of their own: the receive time stands in.
     timestamp_required: bool
+    # False when the parsed fields are the whole record (JSON): no log.original copy is kept.
+    keep_original: bool
 
     def parse(self, raw: bytes) -> dict[str, Any]: ...
 

@@ -20,6 +20,7 @@ TIME_KEYS = ("timestamp", "time", "ts", "datetime", "date", "EventTime", "eventT
 class JsonLinesParser:
     name = "jsonl"
     timestamp_required = True
+    keep_original = False
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         try:

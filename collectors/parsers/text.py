@@ -11,6 +11,7 @@ from collectors.parsers import registry
 class TextLineParser:
     name = "text"
     timestamp_required = False
+    keep_original = True
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         return {"message": raw.decode("utf-8", "backslashreplace")}

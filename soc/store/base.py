@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from soc.plugins import Registry
 from soc.store.query import Bucket, Page, Query
 
@@ -72,10 +74,23 @@ class Store(ABC):
     """Persistence for every collection. Implementations are safe to share between threads."""
 
     url: str
+    # True when another process can open the same store by its URL (not an in-memory one).
+    shareable: bool = True
 
     @abstractmethod
     def put(self, collection: Collection, documents: Sequence[dict[str, Any]]) -> WriteResult:
         """Insert documents in one atomic batch; an id already stored is a duplicate, no error."""
+
+    def encode(self, collection: Collection, documents: Sequence[dict[str, Any]]) -> bytes:
+        """Documents made ready for `put_encoded`, possibly in another process of the same store.
+
+        Backends override both to move their per-document work to the producer's side.
+        """
+        return orjson.dumps(list(documents))
+
+    def put_encoded(self, collection: Collection, payload: bytes) -> WriteResult:
+        """`put` for a payload from `encode`."""
+        return self.put(collection, orjson.loads(payload))
 
     @abstractmethod
     def get(self, collection: Collection, document_id: str) -> Versioned:

@@ -12,8 +12,13 @@ from soc.store.base import SPECS, Collection
 from soc.store.query import Filter, Op, Query, decode_cursor
 from soc.timeutil import format_timestamp, parse_timestamp, to_micros
 
-# Fields the normaliser guarantees single-valued: compared with plain json_extract, which the
-# expression indexes of migration 0001 serve.
+# Fields kept in indexed columns of their own (migration 0001), by collection: field → column.
+HOT_COLUMNS: dict[Collection, dict[str, str]] = {
+    Collection.EVENTS: {field: field.replace(".", "_") for field in (
+        "event.dataset", "host.name", "source.ip", "destination.ip", "user.name",
+        "organization.id")},
+}
+# Fields the normaliser guarantees single-valued: compared as plain values, no list handling.
 SCALAR_FIELDS: dict[Collection, frozenset[str]] = {Collection.EVENTS: SINGLE_VALUED_FIELDS}
 
 _LAST_CHARACTER = "\U0010ffff"
@@ -41,11 +46,12 @@ class SqlBuilder:
         self.table = collection.value
         self.spec = SPECS[collection]
         self.scalars = SCALAR_FIELDS.get(collection, frozenset())
+        self.columns = HOT_COLUMNS.get(collection, {})
 
     def value_sql(self, field: str) -> str:
         if field == self.spec.text_field:
             return "text"
-        return f"json_extract(doc, '{_path(field)}')"
+        return self.columns.get(field) or f"json_extract(doc, '{_path(field)}')"
 
     def where(self, query: Query) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
