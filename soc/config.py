@@ -287,7 +287,7 @@ def _explain(exc: ValidationError, document: YamlDocument | None,
         if variable:
             where = f"environment variable {variable}"
         elif document is not None:
-            where = document.where(location)
+            where = document.where(location, at_key=error["type"] == "extra_forbidden")
         else:
             where = "defaults"
         if error["type"] == "extra_forbidden":

@@ -12,15 +12,31 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from soc.errors import InventoryError
 from soc.yamlfile import describe_location, load_yaml
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a network in CIDR form ({exc})") from None
+
+
+def _address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+# Plain validators rather than pydantic's IP unions, whose errors name every union member.
+Network = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, PlainValidator(_network)]
+IpAddress = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, PlainValidator(_address)]
 
 # Electronic identifiers of agencies in the national document-exchange format (e.g. 000.00.12.H45).
 DEFAULT_ID_PATTERN = r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$"
@@ -185,8 +201,8 @@ def load_inventory(path: Path) -> Inventory:
     try:
         data = InventoryFile.model_validate(document.data or {})
     except ValidationError as exc:
-        problems = [f"{document.where(e['loc'])}: {describe_location(e['loc'])}: {e['msg']}"
-                    for e in exc.errors()]
+        problems = [f"{document.where(e['loc'])}: {describe_location(e['loc'])}: "
+                    f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
         raise InventoryError("\n".join(problems)) from None
     problems = [f"{document.where(loc)}: {describe_location(loc)}: {message}"
                 for loc, message in _consistency_problems(data)]
@@ -252,13 +268,14 @@ def _has_cycle(start: str, parents: dict[str, str | None]) -> bool:
 
 
 def _network_problems(data: InventoryFile) -> Iterable[tuple[tuple, str]]:
-    owners: dict[Network, str] = {}
+    owners: dict[Network, int] = {}
     for index, agency in enumerate(data.agencies):
         for n_index, network in enumerate(agency.networks):
-            owner = owners.setdefault(network, agency.id)
-            if owner != agency.id:
+            owner = owners.setdefault(network, index)
+            if owner != index:
                 yield ("agencies", index, "networks", n_index), (
-                    f"network {network} is already declared by agency {owner!r}")
+                    f"network {network} is already declared by agency "
+                    f"{data.agencies[owner].id!r}")
 
 
 def _asset_problems(data: InventoryFile) -> Iterable[tuple[tuple, str]]:

@@ -96,6 +96,7 @@ class Pipeline:
         started = time.perf_counter()
         writer: StoreWriterProcess | None = None
         waiting: deque[BatchTally] = deque()
+        failed = True
         try:
             for number, raw in enumerate(_batches(records, self.batch_size)):
                 batch = self.prepare(raw)
@@ -109,9 +110,13 @@ class Pipeline:
                 summary.seconds = time.perf_counter() - started
                 if on_batch is not None:
                     on_batch(summary)
+            failed = False
         finally:
             if writer is not None:
-                self._settle(writer.close(), waiting, summary)
+                outcomes = writer.close()
+                # After a failure, what follows it was refused; the first error is the one raised.
+                if not failed:
+                    self._settle(outcomes, waiting, summary)
             summary.seconds = time.perf_counter() - started
         return summary
 

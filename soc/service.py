@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -44,7 +46,15 @@ def serve(settings: Settings) -> None:
                                "agencies": len(inventory.agencies)})
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
                                            access_log=False, lifespan="on"))
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that
+    # was there before it: make that handler a clean exit, as a service manager expects.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         server.run()
     finally:
         store.close()
+        log.info("stopped")
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)

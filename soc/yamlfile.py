@@ -18,29 +18,31 @@ class YamlDocument:
     data: Any
     root: yaml.Node | None
 
-    def line_of(self, location: Sequence[str | int]) -> int | None:
-        """The 1-based line of the deepest node reached by `location` (keys and list indices)."""
+    def line_of(self, location: Sequence[str | int], at_key: bool = False) -> int | None:
+        """The 1-based line of the deepest node reached by `location` (keys and list indices);
+        with `at_key`, the line of the last key itself rather than of its value."""
         node = self.root
         line = node.start_mark.line + 1 if node is not None else None
-        for step in location:
-            node = _child(node, step)
+        for index, step in enumerate(location):
+            node = _child(node, step, at_key and index == len(location) - 1)
             if node is None:
                 break
             line = node.start_mark.line + 1
         return line
 
-    def where(self, location: Sequence[str | int]) -> str:
+    def where(self, location: Sequence[str | int], at_key: bool = False) -> str:
         """`file:line` for a location, or just the file when the line is unknown."""
-        line = self.line_of(location)
+        line = self.line_of(location, at_key)
         return f"{self.path}:{line}" if line else str(self.path)
 
 
-def _child(node: yaml.Node | None, step: str | int) -> yaml.Node | None:
+def _child(node: yaml.Node | None, step: str | int, want_key: bool) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == str(step):
                 # An empty value has no position of its own: report the key's line.
-                return value if not isinstance(value, yaml.ScalarNode) or value.value else key
+                empty = isinstance(value, yaml.ScalarNode) and not value.value
+                return key if want_key or empty else value
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
         return node.value[step]

@@ -45,6 +45,7 @@ class SqliteStore(Store):
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._closed = False
         self._builders = {c: SqlBuilder(c) for c in Collection}
         if not self._memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +84,7 @@ class SqliteStore(Store):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        self._check_open()
         if self._memory:
             with self._write_lock, _translated(self.path):
                 yield self._writer
@@ -90,8 +92,13 @@ class SqliteStore(Store):
             with _translated(self.path):
                 yield self._reader()
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._check_open()
         with self._write_lock, _translated(self.path):
             self._writer.execute("BEGIN IMMEDIATE")
             try:
@@ -117,6 +124,7 @@ class SqliteStore(Store):
 
     def close(self) -> None:
         with self._write_lock:
+            self._closed = True
             for conn in self._readers:
                 conn.close()
             self._readers.clear()

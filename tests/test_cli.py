@@ -1,0 +1,147 @@
+"""The `soc` command line end to end: ingest, events search/count, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_soc
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "soc.yaml"
+    path.write_text(f"store:\n  url: sqlite:///soc.db\ninventory: {ROOT / 'inventory.yaml'}\n",
+                    encoding="utf-8")
+    return path
+
+
+LINES = [
+    {"@timestamp": "2026-11-20T10:00:00+07:00", "message": "Failed password for root from "
+     "203.0.113.5", "source": {"ip": "203.0.113.5"}, "host": {"name": "dvc-web-01"},
+     "event": {"dataset": "sshd", "outcome": "failure"}, "user": {"name": "root"}},
+    {"@timestamp": "2026-11-20T10:05:00+07:00", "message": "Accepted publickey for admin",
+     "source": {"ip": "10.45.10.7"}, "host": {"name": "mail-01"},
+     "event": {"dataset": "sshd", "outcome": "success"}, "user": {"name": "admin"}},
+    {"@timestamp": "2026-11-20T10:10:00+07:00", "message": "GET /dichvucong 200",
+     "source": {"ip": "203.0.113.9"}, "event": {"dataset": "nginx.access"}},
+]
+
+
+def write_jsonl(path: Path, extra: bytes = b"") -> Path:
+    path.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in LINES) + extra)
+    return path
+
+
+def summary(stdout: str) -> dict:
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert isinstance(result.pop("seconds"), float)
+    return result
+
+
+def test_ingest_twice_stores_each_event_once(tmp_path: Path, config: Path) -> None:
+    data = write_jsonl(tmp_path / "events.jsonl")
+    first = run_soc("ingest", str(data), "--json", config=config)
+    assert first.returncode == 0, first.stderr
+    assert summary(first.stdout) == {"read": 3, "stored": 3, "duplicates": 0,
+                                     "dead_lettered": 0}
+    second = run_soc("ingest", str(data), "--json", config=config)
+    assert summary(second.stdout) == {"read": 3, "stored": 0, "duplicates": 3,
+                                      "dead_lettered": 0}
+    assert run_soc("events", "count", config=config).stdout == "3\n"
+
+
+def test_search_and_count_filters(tmp_path: Path, config: Path) -> None:
+    run_soc("ingest", str(write_jsonl(tmp_path / "e.jsonl")), config=config)
+    count = run_soc("events", "count", "--where", "event.dataset=sshd", "--where",
+                    "source.ip=10.45.0.0/16", config=config)
+    assert count.stdout == "1\n"
+    assert run_soc("events", "count", "--where", "host.name=dvc*",
+                   config=config).stdout == "1\n"
+    assert run_soc("events", "count", "--text", "failed root", config=config).stdout == "1\n"
+    assert run_soc("events", "count", "--since", "2026-11-20T10:04:00+07:00", "--until",
+                   "2026-11-20T03:10:00Z", config=config).stdout == "1\n"
+    by = run_soc("events", "count", "--by", "event.dataset", config=config)
+    assert by.stdout == "sshd\t2\nnginx.access\t1\n"
+    found = run_soc("events", "search", "--json", "--where", "user.name=admin", config=config)
+    events = [json.loads(line) for line in found.stdout.splitlines()]
+    assert len(events) == 1
+    assert events[0]["@timestamp"] == "2026-11-20T03:05:00.000000Z"
+    assert events[0]["organization"] == {"id": "000.00.02.H45",
+                                         "name": "Sở Khoa học và Công nghệ (Trung tâm Chuyển "
+                                                 "đổi số)"}
+    assert events[0]["asset"]["role"] == "mail"
+    assert events[0]["source"] == {"ip": "10.45.10.7"}
+    table = run_soc("events", "search", "--limit", "2", config=config).stdout.splitlines()
+    assert len(table) == 2 and table[0].startswith("2026-11-20T03:10:00.000000Z  nginx.access")
+
+
+def test_bad_records_are_dead_lettered_and_the_rest_land(tmp_path: Path, config: Path) -> None:
+    bad = (b'{"message": "no timestamp"}\n'
+           b'{"@timestamp": "9999-01-01T00:00:00Z", "message": "far future"}\n'
+           b'{"@timestamp": "2026-11-20T10:00:00Z", "bad": "\xff"}\n'
+           b'{not json\n' + b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}\n')
+    data = write_jsonl(tmp_path / "mixed.jsonl", bad)
+    result = run_soc("ingest", str(data), "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout) == {"read": 8, "stored": 3, "duplicates": 0,
+                                      "dead_lettered": 5}
+    assert "dead-lettered 5 of 8 records" in result.stderr
+    assert run_soc("events", "count", config=config).stdout == "3\n"
+
+
+def test_unreadable_and_missing_files_exit_1_after_the_good_ones(tmp_path: Path,
+                                                                config: Path) -> None:
+    good = write_jsonl(tmp_path / "good.jsonl")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    result = run_soc("ingest", str(tmp_path / "missing.jsonl"), str(good), str(folder),
+                     "--json", config=config)
+    assert result.returncode == 1
+    assert summary(result.stdout) == {"read": 3, "stored": 3, "duplicates": 0,
+                                      "dead_lettered": 0}
+    errors = [line for line in result.stderr.splitlines() if line.startswith("soc: error")]
+    assert errors == [f"soc: error: {tmp_path / 'missing.jsonl'}: No such file or directory",
+                      f"soc: error: {folder}: Is a directory"]
+
+
+def test_store_that_is_not_a_database(tmp_path: Path) -> None:
+    (tmp_path / "soc.db").write_text("hello\n" * 200)
+    config = tmp_path / "soc.yaml"
+    config.write_text("store: {url: 'sqlite:///soc.db'}\n")
+    result = run_soc("ingest", str(write_jsonl(tmp_path / "e.jsonl")), config=config)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"soc: error: {tmp_path / 'soc.db'}: file is not a database (is it an SQLite "
+        f"database?)")
+    assert (tmp_path / "soc.db").read_text() == "hello\n" * 200
+
+
+def test_stdin_and_text_format(tmp_path: Path, config: Path) -> None:
+    result = run_soc("ingest", "-", "--format", "text", "--source", "ops", "--json",
+                     config=config, stdin="first line\nsecond line\n")
+    assert summary(result.stdout) == {"read": 2, "stored": 2, "duplicates": 0,
+                                      "dead_lettered": 0}
+    found = run_soc("events", "search", "--json", "--where", "observer.name=ops",
+                    config=config)
+    messages = sorted(json.loads(line)["message"] for line in found.stdout.splitlines())
+    assert messages == ["first line", "second line"]
+
+
+def test_usage_errors(config: Path) -> None:
+    assert run_soc("events", "count", "--where", "nonsense", config=config).returncode == 2
+    bad_time = run_soc("events", "count", "--since", "last tuesday", config=config)
+    assert bad_time.returncode == 2
+    assert "'last tuesday' is neither a timestamp nor a duration" in bad_time.stderr
+    assert run_soc("ingest", "x", "--format", "xml", config=config).returncode == 2
+    assert run_soc(config=config).returncode == 2
+
+
+def test_version_and_help() -> None:
+    assert run_soc("version").stdout.startswith("soc ")
+    for command in (["--help"], ["ingest", "--help"], ["events", "search", "--help"],
+                    ["config", "check", "--help"], ["serve", "--help"]):
+        result = run_soc(*command)
+        assert result.returncode == 0 and result.stdout.startswith("usage: soc")
