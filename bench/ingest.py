@@ -109,7 +109,7 @@ def main() -> None:
         peak = 0
         while child.poll() is None:
             peak = max(peak, _tree_rss(child.pid))
-            time.sleep(0.05)
+            time.sleep(0.25)
     status = child.returncode
     elapsed = time.perf_counter() - started
     output = output_file.read_bytes()
