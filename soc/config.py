@@ -27,7 +27,7 @@ from pydantic import (
 
 from soc.errors import ConfigError
 from soc.timeutil import load_zone, parse_duration
-from soc.yamlfile import YamlDocument, describe_location, load_yaml
+from soc.yamlfile import YamlDocument, YamlFileError, describe_location, load_yaml
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ENV_PREFIX = "SOC_"
@@ -210,12 +210,8 @@ def _read_document(path: Path | str | None, env: Mapping[str, str]) -> YamlDocum
         chosen = default
     chosen = Path(chosen)
     try:
-        return load_yaml(chosen)
-    except FileNotFoundError:
-        raise ConfigError(f"{chosen}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{chosen}: cannot read config file: {exc}") from None
-    except ValueError as exc:
+        return load_yaml(chosen, "config file")
+    except YamlFileError as exc:
         raise ConfigError(str(exc)) from None
 
 

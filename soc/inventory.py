@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from soc.errors import InventoryError
-from soc.yamlfile import describe_location, load_yaml
+from soc.yamlfile import YamlFileError, describe_location, load_yaml
 
 
 def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -191,12 +191,8 @@ def _addresses(event: dict[str, Any]) -> list[str]:
 def load_inventory(path: Path) -> Inventory:
     """Load and check inventory.yaml; InventoryError lists every problem with its file and line."""
     try:
-        document = load_yaml(path)
-    except FileNotFoundError:
-        raise InventoryError(f"{path}: inventory file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{path}: cannot read inventory: {exc}") from None
-    except ValueError as exc:
+        document = load_yaml(path, "inventory file")
+    except YamlFileError as exc:
         raise InventoryError(str(exc)) from None
     try:
         data = InventoryFile.model_validate(document.data or {})

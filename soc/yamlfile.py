@@ -49,9 +49,18 @@ def _child(node: yaml.Node | None, step: str | int, want_key: bool) -> yaml.Node
     return None
 
 
-def load_yaml(path: Path) -> YamlDocument:
-    """Read and parse a YAML file with the safe loader; raise ValueError naming file and line."""
-    text = path.read_text(encoding="utf-8")
+class YamlFileError(ValueError):
+    """A YAML file is missing, unreadable or malformed; the message names file and line."""
+
+
+def load_yaml(path: Path, what: str = "file") -> YamlDocument:
+    """Read and parse a YAML file with the safe loader; YamlFileError says what went wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise YamlFileError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlFileError(f"{path}: cannot read {what}: {exc}") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -59,7 +68,7 @@ def load_yaml(path: Path) -> YamlDocument:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ValueError(f"{path}{line}: invalid YAML: {problem}") from None
+        raise YamlFileError(f"{path}{line}: invalid YAML: {problem}") from None
     return YamlDocument(path=path, data=data, root=root)
 
 
