@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -222,8 +222,3 @@ def _check_shapes(event: dict[str, Any]) -> None:
                                else canonical_ip(str(value)))
             except NormaliseError as exc:
                 raise NormaliseError(f"{name}: {exc}") from None
-
-
-def nested_events(events: Iterable[Mapping[str, Any]]) -> Iterable[dict[str, Any]]:
-    """The wire form of flat events."""
-    return (unflatten(event) for event in events)

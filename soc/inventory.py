@@ -157,7 +157,7 @@ class Inventory:
         addresses = _addresses(event)
         if ref is None:
             for address in addresses:
-                ref = self._assets_by_address.get(address)
+                ref = self.asset_for_ip(address)
                 if ref is not None:
                     break
         if ref is not None:

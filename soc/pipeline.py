@@ -40,7 +40,7 @@ class IngestSummary:
     duplicates: int = 0
     dead_lettered: int = 0
     seconds: float = 0.0
-    reasons: dict[str, int] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         summary = asdict(self)
@@ -165,8 +165,7 @@ def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
     summary.duplicates += written.duplicates
     dead = sum(tally.dead_kinds.values())
     summary.dead_lettered += dead
-    for kind, number in tally.dead_kinds.items():
-        summary.reasons[kind] = summary.reasons.get(kind, 0) + number
+    summary.reasons.update(tally.dead_kinds)
     if dead:
         # One line per batch, not per record: a file of garbage must not flood the log.
         log.warning("dead-lettered %d of %d records", dead, tally.records,

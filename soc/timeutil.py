@@ -90,10 +90,6 @@ def to_micros(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def from_micros(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -7,7 +7,6 @@ second in measurement. A process has its own GIL; batches travel as `Store.encod
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import pickle
 from collections.abc import Sequence
@@ -15,8 +14,6 @@ from multiprocessing.connection import Connection
 
 from soc.errors import StoreError
 from soc.store.base import Collection, WriteResult
-
-log = logging.getLogger(__name__)
 
 Job = list[tuple[Collection, bytes]]
 Results = list[tuple[Collection, WriteResult]]
