@@ -24,6 +24,7 @@ from soc.events import RawRecord, unflatten
 from soc.logs import configure_logging, redact_url
 from soc.pipeline import IngestSummary
 from soc.progress import Progress
+from soc.runtime import tune_for_throughput
 from soc.service import build_pipeline, open_inventory, serve
 from soc.store import Collection, Query, open_store
 from soc.store.query import parse_filter, time_bound
@@ -123,7 +124,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    serve(_settings(args))
+    settings = _settings(args)
+    tune_for_throughput()
+    serve(settings)
     return 0
 
 
@@ -133,6 +136,7 @@ def _ingest(args: argparse.Namespace) -> int:
     inventory = open_inventory(settings)
     failures: list[str] = []
     progress = Progress(enabled=sys.stderr.isatty())
+    tune_for_throughput()
     records = _records(args.paths, parser, settings.pipeline.max_record_bytes, args.source,
                        failures, progress)
     with open_store(settings.store_url()) as store:

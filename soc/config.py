@@ -129,7 +129,10 @@ class FeedSettings(Section):
 
 
 class PipelineSettings(Section):
-    batch_size: int = Field(2000, ge=1, le=100_000)
+    # Small batches stay in the CPU cache while they are normalised; the store writer commits
+    # the batches that queue up behind each other together, up to commit_size records.
+    batch_size: int = Field(500, ge=1, le=100_000)
+    commit_size: int = Field(20_000, ge=1, le=1_000_000)
     max_record_bytes: ByteSize = Field(ByteSize(1 << 20), ge=1024)
     # Clocks drift and appliances are misconfigured; past this, a timestamp is a defect, not news.
     max_future: Duration = timedelta(days=1)

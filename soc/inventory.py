@@ -154,12 +154,11 @@ class Inventory:
         host = event.get("host.name")
         if host.__class__ is str:
             ref = self.asset_for_host(host)
-        addresses = _addresses(event)
-        if ref is None:
-            for address in addresses:
-                ref = self.asset_for_ip(address)
-                if ref is not None:
-                    break
+        addresses = _addresses(event) if ref is None else ()
+        for address in addresses:
+            ref = self.asset_for_ip(address)
+            if ref is not None:
+                break
         if ref is not None:
             event["asset.name"] = ref.asset.name
             event["asset.role"] = ref.asset.role

@@ -4,8 +4,8 @@ A record that cannot become an event goes to the dead-letter collection with its
 original bytes. Ids are deterministic, so replaying a source stores nothing twice, dead letters
 included.
 
-Normalising runs in the caller's process while a writer process stores the previous batch, so
-on two cores the two halves overlap.
+Normalising runs in the caller's process while a writer process stores earlier batches, so on
+two cores the two halves overlap; the writer commits the batches that queue up in one go.
 """
 
 from __future__ import annotations
@@ -77,11 +77,13 @@ class Batch:
 
 class Pipeline:
     def __init__(self, store: Store, normaliser: EventNormaliser, inventory: Inventory,
-                 batch_size: int = 2000, detector: Detector | None = None) -> None:
+                 batch_size: int = 500, commit_size: int = 20_000,
+                 detector: Detector | None = None) -> None:
         self.store = store
         self.normaliser = normaliser
         self.inventory = inventory
         self.batch_size = batch_size
+        self.commit_size = commit_size
         self.detector = detector
 
     def run(self, records: Iterable[RawRecord],
@@ -89,7 +91,7 @@ class Pipeline:
         """Process every record. A store error (disk full, store gone) stops the run and is
         raised once the batches before it are safely written; the summary counts only those.
 
-        The first batch is written here; from the second on, a writer process stores each batch
+        The first batch is written here; from the second on, a writer process stores batches
         while this one prepares the next.
         """
         summary = IngestSummary()
@@ -103,8 +105,8 @@ class Pipeline:
                 if number == 0 or not self.store.shareable:
                     _count(batch.tally, self._write(batch), summary)
                 else:
-                    writer = writer or StoreWriterProcess(self.store.url)
-                    writer.submit(self._encode(batch))
+                    writer = writer or StoreWriterProcess(self.store.url, self.commit_size)
+                    writer.submit(self._encode(batch), batch.tally.records)
                     waiting.append(batch.tally)
                     self._settle(writer.ready(), waiting, summary)
                 summary.seconds = time.perf_counter() - started

@@ -31,7 +31,11 @@ class Progress:
         except OSError:
             self.size = 0
 
-    def track(self, records: Iterable[RawRecord]) -> Iterator[RawRecord]:
+    def track(self, records: Iterable[RawRecord]) -> Iterable[RawRecord]:
+        # Off a terminal nothing is shown: hand the records through without a generator layer.
+        return self._tracked(records) if self.enabled else records
+
+    def _tracked(self, records: Iterable[RawRecord]) -> Iterator[RawRecord]:
         for record in records:
             if isinstance(record.position, int):
                 self.position = record.position

@@ -32,7 +32,8 @@ def open_inventory(settings: Settings) -> Inventory:
 
 def build_pipeline(settings: Settings, store: Store, inventory: Inventory) -> Pipeline:
     normaliser = EventNormaliser(settings.zone(), settings.pipeline.max_future)
-    return Pipeline(store, normaliser, inventory, batch_size=settings.pipeline.batch_size)
+    return Pipeline(store, normaliser, inventory, batch_size=settings.pipeline.batch_size,
+                    commit_size=settings.pipeline.commit_size)
 
 
 def serve(settings: Settings) -> None:

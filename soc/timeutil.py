@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
@@ -42,7 +44,9 @@ def parse_timestamp(value: object, zone: tzinfo) -> datetime:
 
     Text without a zone is read in `zone` (syslog and many appliances log local time).
     """
-    if isinstance(value, datetime):
+    if value.__class__ is str:  # the usual case first: this runs once per event
+        moment = _from_text(value.strip())  # type: ignore[attr-defined]
+    elif isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
         moment = _from_epoch(float(value))
@@ -52,7 +56,7 @@ def parse_timestamp(value: object, zone: tzinfo) -> datetime:
         raise ValueError(f"timestamp {value!r} is neither text nor a number")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _from_epoch(seconds: float) -> datetime:
@@ -80,8 +84,21 @@ def _from_text(text: str) -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with microseconds and a Z: fixed width, so text order is time order."""
-    # isoformat is several times faster than strftime, and this runs once per event.
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # The seconds' text is cached and the fraction appended: half the cost of isoformat, and
+    # this runs once per event (events come in runs within the same seconds).
+    seconds, fraction = divmod(to_micros(moment), 1_000_000)
+    return f"{_second_text(seconds)}.{fraction:06d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _second_text(seconds: int) -> str:
+    return (_NAIVE_EPOCH + timedelta(seconds=seconds)).isoformat()
+
+
+def micros_of_formatted(text: str) -> int:
+    """to_micros of a `format_timestamp` text, with no zone arithmetic (the store's hot path)."""
+    delta = datetime.fromisoformat(text[:-1]) - _NAIVE_EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def to_micros(moment: datetime) -> int:

@@ -29,7 +29,8 @@ def test_defaults_with_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert settings.collectors.netflow.udp == "127.0.0.1:2055"
     assert settings.incidents.group_window == timedelta(hours=1)
     assert settings.regulation.profile == "vn-2026"
-    assert settings.pipeline.batch_size == 2000
+    assert settings.pipeline.batch_size == 500
+    assert settings.pipeline.commit_size == 20_000
 
 
 def test_example_config_is_the_defaults() -> None:
@@ -52,11 +53,11 @@ def test_yaml_values_and_relative_paths(tmp_path: Path) -> None:
 def test_environment_overrides_yaml(tmp_path: Path) -> None:
     config = write(tmp_path / "soc.yaml", "store:\n  url: sqlite:///a.db\n")
     settings = load_settings(config, env={
-        "SOC_STORE_URL": "sqlite:////srv/soc.db", "SOC_PIPELINE_BATCH_SIZE": "500",
+        "SOC_STORE_URL": "sqlite:////srv/soc.db", "SOC_PIPELINE_BATCH_SIZE": "700",
         "SOC_INCIDENTS_GROUP_WINDOW": "2h", "SOC_TIMEZONE": "UTC",
         "SOC_COLLECTORS_SYSLOG_UDP": "127.0.0.1:1514", "SOC_UNRELATED": "x"})
     assert settings.store.url == "sqlite:////srv/soc.db"
-    assert settings.pipeline.batch_size == 500
+    assert settings.pipeline.batch_size == 700
     assert settings.incidents.group_window == timedelta(hours=2)
     assert settings.timezone == "UTC"
     assert settings.collectors.syslog.udp == "127.0.0.1:1514"

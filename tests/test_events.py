@@ -56,6 +56,11 @@ def test_ids_are_deterministic_unique_and_time_ordered() -> None:
     assert file_event_id("file:/z", 0, early) < file_event_id("file:/a", 0, late)
     assert len(file_event_id("file:/a", 10, early)) == 32
     assert file_event_id("file:/a", 10, early)[:14] == f"{1795262400000000:014x}"
+    assert file_event_id("file:/a", 10, early)[22:] == f"{10:010x}"  # the offset itself
+    # Offsets past 2**40 and non-numeric positions are hashed into the same 32 characters.
+    huge = [file_event_id("file:/a", p, early) for p in (2**40, 2**40 + 1, "rec-7", "rec-8")]
+    assert len(set(huge)) == 4 and {len(i) for i in huge} == {32}
+    assert all(i[:14] == f"{1795262400000000:014x}" for i in huge)
     first = stream_event_id("udp:1.2.3.4", NOW, b"same")
     second = stream_event_id("udp:1.2.3.4", NOW + timedelta(microseconds=1), b"same")
     assert first != second

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -91,6 +92,13 @@ class Store(ABC):
     def put_encoded(self, collection: Collection, payload: bytes) -> WriteResult:
         """`put` for a payload from `encode`."""
         return self.put(collection, orjson.loads(payload))
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Writes inside commit together or not at all, where the backend can (group commit).
+
+        Backends without multi-write transactions commit each write on its own.
+        """
+        return nullcontext()
 
     @abstractmethod
     def get(self, collection: Collection, document_id: str) -> Versioned:

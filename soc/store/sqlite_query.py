@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from soc.events import SINGLE_VALUED_FIELDS
+from soc.errors import NormaliseError
+from soc.events import SINGLE_VALUED_FIELDS, canonical_ip
 from soc.store.base import SPECS, Collection
 from soc.store.query import Filter, Op, Query, decode_cursor
 from soc.timeutil import format_timestamp, parse_timestamp, to_micros
@@ -17,6 +18,11 @@ HOT_COLUMNS: dict[Collection, dict[str, str]] = {
     Collection.EVENTS: {field: field.replace(".", "_") for field in (
         "event.dataset", "host.name", "source.ip", "destination.ip", "user.name",
         "organization.id")},
+}
+# Fields looked up through the collection's `<table>_terms` FTS5 index (migration 0002), with the
+# letter that starts their tokens.
+TERM_FIELDS: dict[Collection, dict[str, str]] = {
+    Collection.EVENTS: {"source.ip": "s", "destination.ip": "d"},
 }
 # Fields the normaliser guarantees single-valued: compared as plain values, no list handling.
 SCALAR_FIELDS: dict[Collection, frozenset[str]] = {Collection.EVENTS: SINGLE_VALUED_FIELDS}
@@ -47,6 +53,7 @@ class SqlBuilder:
         self.spec = SPECS[collection]
         self.scalars = SCALAR_FIELDS.get(collection, frozenset())
         self.columns = HOT_COLUMNS.get(collection, {})
+        self.terms = TERM_FIELDS.get(collection, {})
 
     def value_sql(self, field: str) -> str:
         if field == self.spec.text_field:
@@ -85,6 +92,8 @@ class SqlBuilder:
         if op is Op.NE:
             sql, params = self.condition(Filter(field=field, op=Op.EQ, value=value))
             return f"NOT coalesce(({sql}), 0)", params
+        if op in (Op.EQ, Op.IN) and field in self.terms:
+            return self._address_lookup(field, value if op is Op.IN else [value])
         if op in (Op.EQ, Op.IN):
             candidates = _candidates(value if op is Op.IN else [value])
             marks = ", ".join("?" * len(candidates))
@@ -113,6 +122,23 @@ class SqlBuilder:
         listed = (f"(json_type(doc, '{path}') = 'array' AND EXISTS (SELECT 1 FROM "
                   f"json_each(doc, '{path}') WHERE {check('value')}))")
         return f"({scalar} OR {listed})", params + params
+
+    def _address_lookup(self, field: str, values: Any) -> tuple[str, list[Any]]:
+        """Equality on an address field through the terms index (the column test keeps it exact).
+
+        Values are compared in canonical form, so `::FFFF:10.0.0.1` finds `10.0.0.1`; a value
+        that is no address cannot be stored in the field and matches nothing.
+        """
+        addresses = sorted({address for v in
+                            (values if isinstance(values, list | tuple) else [values])
+                            if (address := _canonical_or_none(str(v))) is not None})
+        if not addresses:
+            return "0", []
+        letter = self.terms[field]
+        match = " OR ".join(f'"{address_token(letter, a)}"' for a in addresses)
+        marks = ", ".join("?" * len(addresses))
+        return (f"({self.columns[field]} IN ({marks}) AND rowid IN (SELECT rowid FROM "
+                f"{self.table}_terms WHERE {self.table}_terms MATCH ?))", [*addresses, match])
 
     def sort_key(self, query: Query) -> str:
         return "ts" if query.sort == self.spec.time_field else self.value_sql(query.sort)
@@ -163,6 +189,18 @@ def _candidates(values: Any) -> list[Any]:
             except ValueError:
                 continue
     return out
+
+
+def address_token(letter: str, address: str) -> str:
+    """The terms-index token of a canonical address, as the view in migration 0002 builds it."""
+    return letter + address.replace(".", "x").replace(":", "y")
+
+
+def _canonical_or_none(value: str) -> str | None:
+    try:
+        return canonical_ip(value)
+    except NormaliseError:
+        return None
 
 
 def _cursor_values(cursor: str | None) -> tuple[Any, int]:
