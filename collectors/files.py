@@ -7,6 +7,7 @@ chunks, kept only up to the limit, and reported as one oversized record.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from soc.timeutil import utcnow
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
+FINGERPRINT_BYTES = 4096
 
 
 def open_log(path: Path) -> IO[bytes]:
@@ -32,13 +34,51 @@ def open_log(path: Path) -> IO[bytes]:
     return handle
 
 
+def fingerprint(head: bytes) -> str | None:
+    """The content identity of a log file, from its first bytes; None until they suffice.
+
+    A hash of everything up to the end of the first line that is not a `#` comment (Zeek, W3C
+    and CSV-style headers repeat across files), at most FINGERPRINT_BYTES. It follows the
+    content, not the path: a file renamed or gzip'd by rotation keeps it, so its events keep
+    their ids; a file truncated and rewritten (copytruncate) gets a new one, so new lines at
+    old offsets are new events. None while that first line is still being written.
+    """
+    end = 0
+    while end < len(head):
+        newline = head.find(b"\n", end)
+        if newline < 0:
+            break
+        line, end = head[end:newline], newline + 1
+        if not line.startswith(b"#"):
+            return hashlib.blake2b(head[:end], digest_size=8).hexdigest()
+    if len(head) >= FINGERPRINT_BYTES:
+        return hashlib.blake2b(head[:FINGERPRINT_BYTES], digest_size=8).hexdigest()
+    return None
+
+
+def content_source(head: bytes, complete: bool) -> str | None:
+    """The record source (for event ids) of a log whose first bytes are `head`.
+
+    `complete` says `head` is the whole log (a file read to its end, not one still growing):
+    then even a log with no full first line has an identity.
+    """
+    identity = fingerprint(head[:FINGERPRINT_BYTES])
+    if identity is None and complete:
+        identity = hashlib.blake2b(head, digest_size=8).hexdigest()
+    return f"log:{identity}" if identity is not None else None
+
+
 def read_file(path: Path, parser: Parser, max_record_bytes: int,
               observer: str = "file") -> Iterator[RawRecord]:
     """Every record of a file in order; OSError when the file cannot be opened."""
     real = os.path.realpath(path)
     extra = {"log.file.path": real, "observer.name": observer, "observer.type": "file"}
     with open_log(path) as handle:
-        yield from read_stream(handle, f"file:{real}", parser, max_record_bytes, extra)
+        head = handle.read(FINGERPRINT_BYTES)
+        source = content_source(head, complete=len(head) < FINGERPRINT_BYTES)
+        handle.seek(0)
+        yield from read_stream(handle, source or f"file:{real}", parser, max_record_bytes,
+                               extra)
 
 
 def read_stream(handle: IO[bytes], source: str, parser: Parser, max_record_bytes: int,

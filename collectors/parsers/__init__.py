@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any, Protocol
 
 from soc.plugins import Registry
@@ -31,6 +33,13 @@ def names() -> list[str]:
     return registry.names()
 
 
-from collectors.parsers import jsonl, text  # noqa: E402  (built-ins register on import)
+def _register_builtins() -> None:
+    # Every module of this package registers its parsers on import: a new format is one new
+    # module, with no list to keep in step.
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
-__all__ = ["Parser", "get", "jsonl", "names", "registry", "text"]
+
+_register_builtins()
+
+__all__ = ["Parser", "get", "names", "registry"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 from pathlib import Path
 
 from collectors import parsers
-from collectors.files import read_file
+from collectors.files import content_source, fingerprint, read_file
 
 
 def records(path: Path, limit: int = 1024, fmt: str = "text") -> list:
@@ -20,7 +21,8 @@ def test_positions_skip_blank_lines_and_keep_the_last_unterminated_line(tmp_path
     assert [(r.raw, r.position) for r in got] == [(b"first", 0), (b"second", 15), (b"third", 22)]
     assert got[0].extra == {"log.file.path": str(path.resolve()), "observer.name": "test",
                             "observer.type": "file"}
-    assert got[0].source == f"file:{path.resolve()}"
+    first_line = hashlib.blake2b(b"\xef\xbb\xbffirst\r\n", digest_size=8).hexdigest()
+    assert got[0].source == f"log:{first_line}"
 
 
 def test_gzip_is_read_by_its_magic(tmp_path: Path) -> None:
@@ -50,3 +52,30 @@ def test_parse_errors_travel_with_the_record(tmp_path: Path) -> None:
     assert [(r.fields, r.error) for r in got] == [
         ({"a": 1}, None), (None, "expected a JSON object, got list"),
         (None, "invalid JSON: unexpected end of data at line 1 column 7")]
+
+
+def test_fingerprint_follows_content_not_path() -> None:
+    def digest(data: bytes) -> str:
+        return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+    assert fingerprint(b"Nov 22 10:00:01 h sshd[1]: x\nmore") == digest(
+        b"Nov 22 10:00:01 h sshd[1]: x\n")
+    # Header comments repeat across files: the first real line decides.
+    zeek = b"#separator \\x09\n#fields\tts\n1700000000.1\tC1\n"
+    assert fingerprint(zeek) == digest(zeek)
+    assert fingerprint(b"#separator \\x09\n#fields\tts\n") is None
+    assert fingerprint(b"a line still being writ") is None
+    assert fingerprint(b"x" * 5000) == digest(b"x" * 4096)
+    short = b"short, no newline"
+    assert content_source(short, complete=True) == f"log:{digest(short)}"
+    assert content_source(short, complete=False) is None
+
+
+def test_a_renamed_or_gzipped_file_keeps_its_event_ids(tmp_path: Path) -> None:
+    lines = b"first line\nsecond line\n"
+    plain = tmp_path / "access.log"
+    plain.write_bytes(lines)
+    rotated = tmp_path / "access.log.1.gz"
+    rotated.write_bytes(gzip.compress(lines))
+    assert [(r.source, r.position) for r in records(plain)] == [
+        (r.source, r.position) for r in records(rotated)]
