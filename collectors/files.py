@@ -1,4 +1,5 @@
-"""Files: read log files (plain or gzip'd) record by record, with byte positions for event ids.
+"""Files: read log files (plain or gzip'd) record by record, with byte positions for event ids,
+and follow growing files (`FileTailer`) through rotation and restarts.
 
 Memory stays bounded whatever the file holds: a line longer than the record limit is read in
 chunks, kept only up to the limit, and reported as one oversized record.
@@ -6,8 +7,12 @@ chunks, kept only up to the limit, and reported as one oversized record.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import gzip
 import hashlib
+import io
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +21,12 @@ from typing import IO
 from collectors.parsers import Parser
 from soc.errors import ParseError
 from soc.events import RawRecord
+from soc.pipeline import Pipeline
+from soc.sources import SourceCounters
+from soc.store import Store
 from soc.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -82,9 +92,10 @@ def read_file(path: Path, parser: Parser, max_record_bytes: int,
 
 
 def read_stream(handle: IO[bytes], source: str, parser: Parser, max_record_bytes: int,
-                extra: dict[str, str]) -> Iterator[RawRecord]:
-    """Records of a byte stream, one per line, positioned by byte offset from its start."""
-    offset = 0
+                extra: dict[str, str], start: int = 0) -> Iterator[RawRecord]:
+    """Records of a byte stream, one per line, positioned by byte offset from its start (the
+    stream's first byte being at offset `start` of the log)."""
+    offset = start
     stamped = not parser.timestamp_required
     parse = parser.parse
     for line, size, cut in _lines(handle, max_record_bytes):
@@ -136,3 +147,117 @@ def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[bytes, int, bool]]:
             size += len(rest)
     if size:
         yield head, size, size > limit
+
+
+class FileTailer:
+    """Follows the files matching one path or glob: new complete lines go through the pipeline,
+    then the file's checkpoint (`tail:<content identity>` → offset) moves past them.
+
+    Checkpoints are keyed by content, not path, so a file renamed by rotation is finished where
+    it was left (files in the same directory are searched for the inode it had), a gzip'd
+    rotated file whose lines were already read is skipped, and a copytruncate'd file starts
+    again from 0. A crash between storing and checkpointing re-reads lines the store already
+    has: their ids are the same, so nothing is stored twice.
+    """
+
+    def __init__(self, pattern: str, parser: Parser, pipeline: Pipeline, store: Store,
+                 counters: SourceCounters, max_record_bytes: int, observer: str = "files",
+                 max_read_bytes: int = 16 << 20) -> None:
+        self.pattern = pattern
+        self.parser = parser
+        self.pipeline = pipeline
+        self.store = store
+        self.counters = counters
+        self.max_record_bytes = max_record_bytes
+        self.observer = observer
+        self.max_read_bytes = max(max_read_bytes, max_record_bytes + 1)
+        self._followed: dict[tuple[int, int], Path] = {}  # (device, inode) → last path seen
+
+    def poll(self) -> int:
+        """One pass over the matching files (and files renamed away from them); returns the
+        number of records read."""
+        paths = [Path(p) for p in sorted(glob.glob(self.pattern))]
+        read = 0
+        for path in paths + self._renamed(set(paths)):
+            try:
+                read += self._follow(path)
+            except FileNotFoundError:
+                continue  # rotated away between listing and opening: next pass finds it
+            except OSError as exc:
+                log.warning("cannot read tailed file", extra={"path": str(path),
+                                                              "reason": exc.strerror or str(exc)})
+        return read
+
+    def _renamed(self, matched: set[Path]) -> list[Path]:
+        """Where followed files went if they no longer stand at their path (rename rotation)."""
+        found = []
+        for (device, inode), path in list(self._followed.items()):
+            try:
+                same = os.stat(path)
+                if (same.st_dev, same.st_ino) == (device, inode):
+                    continue
+            except FileNotFoundError:
+                pass
+            del self._followed[(device, inode)]
+            with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
+                for entry in entries:
+                    status = entry.stat(follow_symlinks=False)
+                    if (status.st_dev, status.st_ino) == (device, inode):
+                        if Path(entry.path) not in matched:
+                            found.append(Path(entry.path))
+                        break
+        return found
+
+    def _follow(self, path: Path) -> int:
+        with open_log(path) as handle:
+            compressed = isinstance(handle, gzip.GzipFile)
+            head = handle.read(FINGERPRINT_BYTES)
+            source = content_source(head, complete=compressed)
+            if source is None:
+                return 0  # the first line is still being written
+            status = os.fstat(handle.fileno()) if not compressed else os.stat(path)
+            if not compressed:
+                self._followed[(status.st_dev, status.st_ino)] = path
+            key = "tail:" + source.removeprefix("log:")
+            saved = self.store.get_checkpoint(key) or {}
+            if saved.get("done"):
+                return 0
+            offset = int(saved.get("offset", 0))
+            if not compressed and status.st_size < offset:
+                log.warning("tailed file shrank under the same first line: reading it again",
+                            extra={"path": str(path), "offset": offset,
+                                   "size": status.st_size})
+                offset = 0
+            handle.seek(offset)
+            data, end, done = self._complete_lines(handle, compressed)
+            if not data:
+                if done:  # a rotated copy of lines already read: never open it again
+                    self.store.set_checkpoint(key, {"offset": offset, "path": str(path),
+                                                    "done": True})
+                return 0
+            return self._ingest(path, source, key, data, offset, end, done)
+
+    def _complete_lines(self, handle: IO[bytes], compressed: bool) -> tuple[bytes, int, bool]:
+        """New bytes up to the last newline (a gzip'd file: to its end): (bytes, their length,
+        whether the file is finished)."""
+        data = handle.read(self.max_read_bytes)
+        if compressed and len(data) < self.max_read_bytes:
+            return data, len(data), True  # a rotated file does not grow: its last line counts
+        cut = data.rfind(b"\n") + 1
+        if not cut and len(data) > self.max_record_bytes:
+            cut = len(data)  # one line longer than the limit: framing reports it cut
+        return data[:cut], cut, False
+
+    def _ingest(self, path: Path, source: str, key: str, data: bytes, offset: int, end: int,
+                done: bool) -> int:
+        extra = {"log.file.path": str(path), "observer.name": self.observer,
+                 "observer.type": "file"}
+        records = read_stream(io.BytesIO(data), source, self.parser, self.max_record_bytes,
+                              extra, start=offset)
+        summary = self.pipeline.run(records)
+        self.store.set_checkpoint(key, {"offset": offset + end, "path": str(path),
+                                        "done": done})
+        self.counters.count(received=summary.read,
+                            parsed=summary.read - summary.reasons.get("parse", 0),
+                            dead_lettered=summary.dead_lettered)
+        return summary.read

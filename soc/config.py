@@ -72,6 +72,13 @@ class SyslogSettings(Section):
     udp: Address | None = "127.0.0.1:5514"
     tcp: Address | None = "127.0.0.1:5514"
     tls: TlsListenerSettings | None = None
+    format: str = "syslog"
+    # A TCP or TLS sender silent this long is disconnected (it reconnects when it has news).
+    idle_timeout: Duration = timedelta(minutes=10)
+    # A TLS client that has not finished its handshake by then is dropped.
+    handshake_timeout: Duration = timedelta(seconds=10)
+    # Asked of the kernel for the UDP socket; bursts beyond it are dropped (and counted).
+    udp_buffer: ByteSize = Field(ByteSize(8 << 20), ge=65536)
 
 
 class NetflowSettings(Section):
@@ -79,17 +86,47 @@ class NetflowSettings(Section):
 
 
 class FileSourceSettings(Section):
-    path: str
+    path: str  # a file or a glob
     format: str = "auto"
 
 
 class SftpSourceSettings(Section):
+    """One server whose log files are pulled over SFTP on a schedule."""
+
+    # observer.name of its events and the name in logs and job lists; the host when not set.
+    name: str | None = None
     host: str
     port: int = Field(22, ge=1, le=65535)
     user: str
     key_file: Path | None = None
-    files: list[str]
+    # The name of an environment variable holding the password: soc.yaml never holds secrets.
+    password_env: str | None = Field(None, validate_default=True)
+    # Host keys are always verified; None reads ~/.ssh/known_hosts.
+    known_hosts: Path | None = None
+    files: list[str] = Field(min_length=1)  # remote paths or globs (*, ?, [..])
+    format: str = "auto"
     every: Duration = timedelta(minutes=5)
+    # For connecting and logging in, and for each SFTP request: a hung server cannot hang a pull.
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("password_env")
+    @classmethod
+    def _has_credentials(cls, value: str | None, info: Any) -> str | None:
+        if not value and info.data.get("key_file") is None:
+            raise ValueError("set key_file or password_env (the name of an environment "
+                             "variable holding the password)")
+        return value
+
+    @field_validator("every", "timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.host
 
 
 class CaptureSettings(Section):
@@ -129,6 +166,12 @@ class FeedSettings(Section):
 
 
 class PipelineSettings(Section):
+    # Records waiting for the pipeline in `soc serve`; beyond it TCP senders wait, UDP drops.
+    max_queued: int = Field(100_000, ge=1000)
+    # A batch in `soc serve` is stored at the latest this long after its first record came.
+    flush_interval: Duration = timedelta(milliseconds=500)
+    # How often tailed files are checked for new lines, and source counters saved.
+    poll_interval: Duration = timedelta(seconds=1)
     # Small batches stay in the CPU cache while they are normalised; the store writer commits
     # the batches that queue up behind each other together, up to commit_size records.
     batch_size: int = Field(500, ge=1, le=100_000)

@@ -90,9 +90,15 @@ class Pipeline:
             on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
         """Process every record. A store error (disk full, store gone) stops the run and is
         raised once the batches before it are safely written; the summary counts only those.
+        """
+        return self.run_batches(_batches(records, self.batch_size), on_batch)
+
+    def run_batches(self, batches: Iterable[list[RawRecord]],
+                    on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
+        """`run` for records already cut into batches (a stream cuts them by size and age).
 
         The first batch is written here; from the second on, a writer process stores batches
-        while this one prepares the next.
+        while this one prepares the next. `on_batch` sees the running summary after each batch.
         """
         summary = IngestSummary()
         started = time.perf_counter()
@@ -100,7 +106,7 @@ class Pipeline:
         waiting: deque[BatchTally] = deque()
         failed = True
         try:
-            for number, raw in enumerate(_batches(records, self.batch_size)):
+            for number, raw in enumerate(batches):
                 batch = self.prepare(raw)
                 if number == 0 or not self.store.shareable:
                     _count(batch.tally, self._write(batch), summary)

@@ -1,7 +1,10 @@
-"""Composition root: builds store, inventory, pipeline and API from settings, and serves them."""
+"""Composition root: builds store, inventory, pipeline, collectors and API from settings, and
+serves them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
 from types import FrameType
@@ -9,12 +12,17 @@ from types import FrameType
 import uvicorn
 
 from api import create_app
+from collectors import parsers
+from collectors.files import FileTailer
+from collectors.syslog import SyslogServer
 from soc.config import Settings, parse_address
 from soc.events import EventNormaliser
 from soc.inventory import Inventory, load_inventory
 from soc.logs import redact_url
 from soc.pipeline import Pipeline
+from soc.sources import SourceRegistry
 from soc.store import Store, open_store
+from soc.streaming import StreamIngest
 
 log = logging.getLogger(__name__)
 DEFAULT_INVENTORY = "inventory.yaml"
@@ -37,24 +45,85 @@ def build_pipeline(settings: Settings, store: Store, inventory: Inventory) -> Pi
 
 
 def serve(settings: Settings) -> None:
-    """Run the API (and, as later issues add them, the collectors) until interrupted."""
+    """Run the collectors and the API until interrupted (SIGINT or SIGTERM)."""
     inventory = open_inventory(settings)
     store = open_store(settings.store_url())
-    host, port = parse_address(settings.api.listen)
-    app = create_app(settings, store)
-    log.info("serving", extra={"listen": settings.api.listen,
-                               "store": redact_url(settings.store_url()),
-                               "agencies": len(inventory.agencies)})
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                           access_log=False, lifespan="on"))
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that
     # was there before it: make that handler a clean exit, as a service manager expects.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        server.run()
+        asyncio.run(_serve(settings, store, inventory))
     finally:
         store.close()
         log.info("stopped")
+
+
+async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None:
+    pipeline = build_pipeline(settings, store, inventory)
+    sources = SourceRegistry(store)
+    ingest = StreamIngest(pipeline, settings.pipeline.max_queued,
+                          settings.pipeline.flush_interval.total_seconds())
+    ingest.start()
+    running = RunningCollectors(settings, store, pipeline, ingest, sources)
+    try:
+        await running.start()
+        host, port = parse_address(settings.api.listen)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=host,
+                                               port=port, log_config=None, access_log=False,
+                                               lifespan="on"))
+        log.info("serving", extra={"listen": settings.api.listen,
+                                   "store": redact_url(settings.store_url()),
+                                   "agencies": len(inventory.agencies),
+                                   "collectors": running.names()})
+        await server.serve()
+    finally:
+        await running.stop()
+        await asyncio.to_thread(ingest.stop)
+        sources.save()
+
+
+class RunningCollectors:
+    """The collectors soc.yaml turns on: syslog listeners and tailed files, with the periodic
+    work they need (polling files, saving source counters)."""
+
+    def __init__(self, settings: Settings, store: Store, pipeline: Pipeline,
+                 ingest: StreamIngest, sources: SourceRegistry) -> None:
+        self.settings = settings
+        self.sources = sources
+        limit = int(settings.pipeline.max_record_bytes)
+        syslog = settings.collectors.syslog
+        self.syslog = (SyslogServer(syslog, limit, parsers.get(syslog.format), ingest, sources)
+                       if syslog.udp or syslog.tcp or syslog.tls else None)
+        self.tailers = [
+            FileTailer(source.path, parsers.get(source.format), pipeline, store,
+                       sources.source(f"file:{source.path}", "file"), limit)
+            for source in settings.collectors.files]
+        self._periodic: asyncio.Task[None] | None = None
+
+    def names(self) -> list[str]:
+        listening = [f"syslog-{kind}" for kind in (self.syslog.addresses if self.syslog else ())]
+        return listening + [f"file:{tailer.pattern}" for tailer in self.tailers]
+
+    async def start(self) -> None:
+        if self.syslog is not None:
+            await self.syslog.start()
+        self._periodic = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._periodic
+        if self.syslog is not None:
+            await self.syslog.stop()
+
+    async def _poll(self) -> None:
+        interval = self.settings.pipeline.poll_interval.total_seconds()
+        while True:
+            for tailer in self.tailers:
+                await asyncio.to_thread(tailer.poll)
+            await asyncio.to_thread(self.sources.save)
+            await asyncio.sleep(interval)
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

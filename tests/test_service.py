@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,11 +22,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_answers_health_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+def test_serve_answers_health_stores_syslog_and_stops_cleanly(tmp_path: Path) -> None:
+    port, syslog_port = free_port(), free_port()
+    tailed = tmp_path / "app.log"
+    tailed.write_text('{"@timestamp": "2026-11-20T10:00:00Z", "message": "tailed line"}\n')
     config = tmp_path / "soc.yaml"
     config.write_text(f"store: {{url: 'sqlite:///var/soc.db'}}\ninventory: "
                       f"{ROOT / 'inventory.yaml'}\napi: {{listen: '127.0.0.1:{port}'}}\n"
+                      f"collectors:\n  syslog: {{udp: '127.0.0.1:{syslog_port}', "
+                      f"tcp: '127.0.0.1:{syslog_port}'}}\n"
+                      f"  files: [{{path: '{tailed}', format: jsonl}}]\n"
+                      f"pipeline: {{flush_interval: 50ms, poll_interval: 100ms}}\n"
                       f"log: {{format: json}}\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
     server = subprocess.Popen([sys.executable, "-m", "soc.cli", "serve", "--config",
@@ -42,12 +49,39 @@ def test_serve_answers_health_and_stops_cleanly(tmp_path: Path) -> None:
         assert body is not None, "soc serve did not answer within 30 s"
         assert body["status"] == "ok"
         assert body["store"]["backend"] == "sqlite"
-        assert (tmp_path / "var" / "soc.db").exists()
+        with socket.create_connection(("127.0.0.1", syslog_port)) as tcp:
+            tcp.sendall(b"<38>Nov 20 17:00:00 dvc-web-01 sshd[812]: Failed password for root "
+                        b"from 203.0.113.7 port 50122 ssh2\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(b"<86>1 2026-11-20T10:00:01Z mail-01 sudo - - - alice : TTY=pts/0 ; "
+                       b"PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id",
+                       ("127.0.0.1", syslog_port))
+        stored = wait_for_events(tmp_path / "var" / "soc.db", 3)
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
     assert server.returncode == 0
-    first = json.loads(stderr.splitlines()[0])
-    assert first["message"] == "serving"
-    assert first["agencies"] == 28
-    assert first["listen"] == f"127.0.0.1:{port}"
+    lines = [json.loads(line) for line in stderr.splitlines()]
+    serving = next(line for line in lines if line["message"] == "serving")
+    assert serving["agencies"] == 28
+    assert serving["listen"] == f"127.0.0.1:{port}"
+    assert serving["collectors"] == ["syslog-udp", "syslog-tcp", f"file:{tailed}"]
+    assert stored == {
+        ("tailed line", None, None),
+        ("Failed password for root from 203.0.113.7 port 50122 ssh2", "dvc-web-01", "root"),
+        ("alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id", "mail-01",
+         "alice")}
+
+
+def wait_for_events(path: Path, count: int) -> set[tuple[str, str | None, str | None]]:
+    """(message, host.name, user.name) of the events once `count` are stored (30 s at most)."""
+    deadline = time.monotonic() + 30
+    rows: list[tuple[str, str | None, str | None]] = []
+    while time.monotonic() < deadline:
+        if path.exists():
+            with sqlite3.connect(path) as db:
+                rows = db.execute("SELECT text, host_name, user_name FROM events").fetchall()
+            if len(rows) >= count:
+                break
+        time.sleep(0.1)
+    return set(rows)

@@ -137,6 +137,10 @@ class Store(ABC):
         """Save a collector's position; durable when this returns."""
 
     @abstractmethod
+    def checkpoints(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every saved checkpoint whose key starts with `prefix`, by key."""
+
+    @abstractmethod
     def check(self) -> dict[str, Any]:
         """Reachability and basic facts (backend, version, sizes); StoreError when unreachable."""
 

@@ -299,6 +299,12 @@ class SqliteStore(Store):
             row = conn.execute("SELECT value FROM checkpoints WHERE key = ?", (key,)).fetchone()
         return orjson.loads(row[0]) if row else None
 
+    def checkpoints(self, prefix: str) -> dict[str, dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT key, value FROM checkpoints WHERE key >= ? AND key < ? "
+                                "ORDER BY key", (prefix, prefix + "\U0010ffff")).fetchall()
+        return {key: orjson.loads(value) for key, value in rows}
+
     def check(self) -> dict[str, Any]:
         with self._read() as conn:
             counts = {c.value: conn.execute(f"SELECT count(*) FROM {c.value}").fetchone()[0]

@@ -229,6 +229,11 @@ def test_checkpoints(store: Store) -> None:
     store.set_checkpoint("files:/var/log/a", {"inode": 12, "offset": 4096})
     store.set_checkpoint("files:/var/log/a", {"inode": 12, "offset": 8192})
     assert store.get_checkpoint("files:/var/log/a") == {"inode": 12, "offset": 8192}
+    store.set_checkpoint("files:/var/log/b", {"inode": 13, "offset": 0})
+    store.set_checkpoint("source:syslog-udp", {"received": 5})
+    assert store.checkpoints("files:") == {"files:/var/log/a": {"inode": 12, "offset": 8192},
+                                           "files:/var/log/b": {"inode": 13, "offset": 0}}
+    assert store.checkpoints("sftp:") == {}
 
 
 def test_check_reports_counts(store: Store) -> None:

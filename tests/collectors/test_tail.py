@@ -1,0 +1,150 @@
+"""collectors/files.py FileTailer: growing files, partial lines, rotation, restarts."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from collectors import parsers
+from collectors.files import FileTailer
+from soc.events import EventNormaliser
+from soc.inventory import Inventory
+from soc.pipeline import Pipeline
+from soc.sources import SourceRegistry
+from soc.store import Collection, Query, Store, open_store
+from soc.timeutil import load_zone, parse_duration
+from tests.conftest import ROOT
+
+
+def line(number: int, tag: str = "a") -> bytes:
+    return b'{"@timestamp": "2026-11-20T10:00:00Z", "message": "%s %d"}\n' % (
+        tag.encode(), number)
+
+
+def tailer(store: Store, pattern: Path | str, **options: int) -> FileTailer:
+    pipeline = Pipeline(store, EventNormaliser(load_zone("UTC"), parse_duration("1d")),
+                        Inventory.empty(), batch_size=500)
+    return FileTailer(str(pattern), parsers.get("jsonl"), pipeline, store,
+                      SourceRegistry(store).source("file", "file"), 1 << 20, **options)
+
+
+def messages(store: Store) -> list[str]:
+    found: list[str] = []
+    cursor = None
+    while True:
+        page = store.search(Collection.EVENTS, Query(limit=10_000, cursor=cursor))
+        found.extend(event["message"] for event in page.items)
+        if page.next_cursor is None:
+            return sorted(found)
+        cursor = page.next_cursor
+
+
+def expected(tag: str, numbers: range) -> list[str]:
+    return sorted(f"{tag} {n}" for n in numbers)
+
+
+def test_new_lines_are_read_once_and_a_partial_line_waits(tmp_path: Path,
+                                                          sqlite_store: Store) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(line(0) + line(1))
+    tail = tailer(sqlite_store, log)
+    assert tail.poll() == 2
+    assert tail.poll() == 0
+    with log.open("ab") as out:
+        out.write(line(2) + line(3)[:20])
+    assert tail.poll() == 1  # the half-written fourth line waits
+    with log.open("ab") as out:
+        out.write(line(3)[20:])
+    assert tail.poll() == 1
+    assert messages(sqlite_store) == expected("a", range(4))
+    assert tail.counters.received == 4
+
+
+def test_a_file_whose_first_line_is_unfinished_waits(tmp_path: Path, sqlite_store: Store) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(line(0)[:10])
+    tail = tailer(sqlite_store, log)
+    assert tail.poll() == 0
+    log.write_bytes(line(0))
+    assert tail.poll() == 1
+
+
+def test_rename_rotation_finishes_the_old_file_then_reads_the_new(tmp_path: Path,
+                                                                  sqlite_store: Store) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(line(0) + line(1))
+    tail = tailer(sqlite_store, log)
+    assert tail.poll() == 2
+    with log.open("ab") as out:
+        out.write(line(2))  # written after the last poll, before rotation
+    log.rename(tmp_path / "access.log.1")
+    log.write_bytes(line(0, "b") + line(1, "b"))
+    assert tail.poll() == 3
+    assert messages(sqlite_store) == expected("a", range(3)) + expected("b", range(2))
+
+
+def test_copytruncate_starts_the_file_again(tmp_path: Path, sqlite_store: Store) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(line(0) + line(1) + line(2))
+    tail = tailer(sqlite_store, tmp_path / "access.log*")
+    assert tail.poll() == 3
+    shutil.copy(log, tmp_path / "access.log.1")
+    with log.open("r+b") as out:
+        out.truncate(0)
+    with log.open("ab") as out:
+        out.write(line(0, "b"))
+    assert tail.poll() == 1  # the copy holds lines already read: same content, same ids
+    assert messages(sqlite_store) == [*expected("a", range(3)), "b 0"]
+
+
+def test_gzipped_rotated_files_are_read_once(tmp_path: Path, sqlite_store: Store) -> None:
+    (tmp_path / "access.log.2.gz").write_bytes(gzip.compress(line(0, "old") + line(1, "old")))
+    log = tmp_path / "access.log"
+    log.write_bytes(line(0) + line(1))
+    tail = tailer(sqlite_store, tmp_path / "access.log*")
+    assert tail.poll() == 4
+    (tmp_path / "access.log.1.gz").write_bytes(gzip.compress(log.read_bytes()))
+    log.unlink()
+    assert tail.poll() == 0
+    assert tail.poll() == 0
+    assert messages(sqlite_store) == expected("a", range(2)) + expected("old", range(2))
+    checkpoints = sqlite_store.checkpoints("tail:")
+    assert sorted(c["done"] for c in checkpoints.values()) == [True, True]
+
+
+def test_a_killed_tailer_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    with log.open("wb") as out:
+        for number in range(60_000):
+            out.write(line(number))
+    url = f"sqlite:///{tmp_path / 'soc.db'}"
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+              f"from tests.collectors.test_tail import tailer\n"
+              f"from soc.store import open_store\n"
+              f"tail = tailer(open_store({url!r}), {str(log)!r}, max_read_bytes=200_000)\n"
+              f"while tail.poll(): pass\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        with open_store(url) as watcher:
+            while time.monotonic() < deadline:
+                stored = watcher.count(Collection.EVENTS, Query())
+                if stored >= 6_000 or child.poll() is not None:
+                    break
+                time.sleep(0.05)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert 0 < stored < 60_000, "the tailer should have been killed mid-way"
+    with open_store(url) as store:
+        tail = tailer(store, log)
+        while tail.poll():
+            pass
+        assert store.count(Collection.EVENTS, Query()) == 60_000
+        assert messages(store) == expected("a", range(60_000))
