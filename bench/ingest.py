@@ -104,8 +104,8 @@ def main() -> None:
     started = time.perf_counter()
     output_file = work / "summary.json"
     with output_file.open("wb") as out:
-        child = subprocess.Popen([sys.executable, "-m", "soc.cli", "ingest", str(data), "--json"],
-                                 env=env, stdout=out, cwd=work)
+        child = subprocess.Popen([sys.executable, "-m", "soc.cli", "ingest", str(data),
+                                  "--format", "jsonl", "--json"], env=env, stdout=out, cwd=work)
         peak = 0
         while child.poll() is None:
             peak = max(peak, _tree_rss(child.pid))

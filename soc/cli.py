@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from collectors import parsers
+from collectors.evtx import is_evtx, read_evtx
 from collectors.files import read_file, read_stream
 from soc import __version__
 from soc.config import Settings, load_settings
@@ -75,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", parents=[common],
                                  help="read files into the store through the pipeline")
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files to read ('-' for stdin)")
-    ingest.add_argument("--format", default="jsonl", choices=parsers.names(),
-                        help="record format (default: jsonl)")
+    ingest.add_argument("--format", default="auto", choices=sorted([*parsers.names(), "evtx"]),
+                        help="record format (default: auto, which picks a parser per line and "
+                             "reads .evtx files by their signature)")
     ingest.add_argument("--source", default="file", metavar="NAME",
                         help="source name recorded as observer.name (default: file)")
     ingest.add_argument("--json", action="store_true", help="end with a JSON summary line")
@@ -132,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    parser = parsers.get(args.format)
+    parser = None if args.format == "evtx" else parsers.get(args.format)
     inventory = open_inventory(settings)
     failures: list[str] = []
     progress = Progress(enabled=sys.stderr.isatty())
@@ -152,16 +154,21 @@ def _ingest(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _records(paths: list[str], parser: parsers.Parser, limit: int, source: str,
+def _records(paths: list[str], parser: parsers.Parser | None, limit: int, source: str,
              failures: list[str], progress: Progress) -> Iterator[RawRecord]:
+    """The records of every path in turn; `parser` None means EVTX files."""
     for name in paths:
         progress.start_file(name)
         try:
             if name == "-":
+                if parser is None:
+                    raise OSError("EVTX cannot be read from standard input; give the file")
                 stream_source = f"stdin:{utcnow().isoformat()}"
                 extra = {"observer.name": source, "observer.type": "stdin"}
                 yield from progress.track(
                     read_stream(sys.stdin.buffer, stream_source, parser, limit, extra))
+            elif parser is None or (parser.name == "auto" and is_evtx(Path(name))):
+                yield from progress.track(read_evtx(Path(name), limit, source))
             else:
                 yield from progress.track(read_file(Path(name), parser, limit, source))
         except OSError as exc:

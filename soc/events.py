@@ -192,10 +192,14 @@ class EventNormaliser:
         if record.keep_original:
             event["log.original"] = record.raw.decode("utf-8", "backslashreplace")
         _flatten_into(event, "", record.fields or {})
-        moment = self._timestamp(event.get("@timestamp"), record, now)
+        stated = event.get("@timestamp")
+        moment = self._timestamp(stated, record, now)
         event["@timestamp"] = format_timestamp(moment)
         if not event.get("event.id"):
-            event["event.id"] = record_id(record, now, moment)
+            # A time read off the clock (a line with none of its own) must stay out of the id
+            # of a positioned record, or re-reading the file would store it again.
+            timed = (stated is not None and stated != "") or record.position is None
+            event["event.id"] = record_id(record, now, moment if timed else None)
         event["event.ingested"] = ingested or format_timestamp(now)
         _check_shapes(event)
         return event

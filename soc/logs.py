@@ -69,3 +69,6 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries that narrate every connection step and job run: their warnings are enough.
+    for chatty in ("asyncssh", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -14,12 +14,14 @@ import uvicorn
 from api import create_app
 from collectors import parsers
 from collectors.files import FileTailer
+from collectors.sftp import schedule_sftp_pulls
 from collectors.syslog import SyslogServer
 from soc.config import Settings, parse_address
 from soc.events import EventNormaliser
 from soc.inventory import Inventory, load_inventory
 from soc.logs import redact_url
 from soc.pipeline import Pipeline
+from soc.scheduler import Scheduler
 from soc.sources import SourceRegistry
 from soc.store import Store, open_store
 from soc.streaming import StreamIngest
@@ -65,7 +67,11 @@ async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None
                           settings.pipeline.flush_interval.total_seconds())
     ingest.start()
     running = RunningCollectors(settings, store, pipeline, ingest, sources)
+    scheduler = Scheduler()
+    schedule_sftp_pulls(scheduler, settings, store,
+                        lambda: build_pipeline(settings, store, inventory))
     try:
+        scheduler.start()
         await running.start()
         host, port = parse_address(settings.api.listen)
         server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=host,
@@ -77,6 +83,7 @@ async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None
                                    "collectors": running.names()})
         await server.serve()
     finally:
+        await asyncio.to_thread(scheduler.shutdown)  # waits for a pull under way
         await running.stop()
         await asyncio.to_thread(ingest.stop)
         sources.save()

@@ -145,3 +145,36 @@ def test_version_and_help() -> None:
                     ["config", "check", "--help"], ["serve", "--help"]):
         result = run_soc(*command)
         assert result.returncode == 0 and result.stdout.startswith("usage: soc")
+
+
+def test_auto_format_reads_mixed_logs_and_evtx(tmp_path: Path, config: Path) -> None:
+    mixed = tmp_path / "mixed.log"
+    mixed.write_bytes(
+        b"Nov 20 17:00:00 dvc-web-01 sshd[812]: Failed password for invalid user oracle from "
+        b"203.0.113.7 port 50122 ssh2\n"
+        b'203.0.113.9 - - [20/Nov/2026:17:00:01 +0700] "GET /wp-login.php HTTP/1.1" 404 153 '
+        b'"-" "Mozilla/5.0"\n'
+        b'{"@timestamp": "2026-11-20T10:00:02Z", "message": "json line"}\n')
+    evtx = ROOT / "tests" / "data" / "evtx" / "TestLogX.evtx"
+    first = run_soc("ingest", str(mixed), str(evtx), "--json", config=config, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert summary(first.stdout) == {"read": 8, "stored": 8, "duplicates": 0,
+                                     "dead_lettered": 0}
+    again = run_soc("ingest", str(evtx), "--format", "evtx", "--json", config=config,
+                    cwd=tmp_path)
+    assert summary(again.stdout) == {"read": 5, "stored": 0, "duplicates": 5,
+                                     "dead_lettered": 0}
+    counts = run_soc("events", "count", "--by", "event.dataset", config=config, cwd=tmp_path)
+    assert counts.stdout.splitlines() == ["windows.testlogx\t5", "nginx.access\t1",
+                                          "system.auth\t1"]
+    failed = run_soc("events", "search", "--where", "event.outcome=failure", "--where",
+                     "source.ip=203.0.113.0/24", "--json", config=config, cwd=tmp_path)
+    events = [json.loads(line) for line in failed.stdout.splitlines()]
+    assert sorted((e["event"]["dataset"], e["source"]["ip"]) for e in events) == [
+        ("nginx.access", "203.0.113.9"), ("system.auth", "203.0.113.7")]
+
+
+def test_evtx_from_stdin_is_refused(tmp_path: Path, config: Path) -> None:
+    result = run_soc("ingest", "-", "--format", "evtx", config=config, cwd=tmp_path, stdin="")
+    assert result.returncode == 1
+    assert "EVTX cannot be read from standard input" in result.stderr

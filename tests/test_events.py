@@ -145,3 +145,14 @@ def test_canonical_ip() -> None:
     for bad in ("010.0.0.1", "10.0.0", "example.org"):
         with pytest.raises(NormaliseError):
             canonical_ip(bad)
+
+
+def test_a_line_without_its_own_time_keeps_its_id_when_read_again() -> None:
+    normaliser = EventNormaliser(UTC, timedelta(days=1))
+    first = RawRecord("log:abc", b"plain line", {"message": "plain line"}, position=40,
+                      received=NOW, timestamp_required=False)
+    again = RawRecord("log:abc", b"plain line", {"message": "plain line"}, position=40,
+                      received=NOW + timedelta(hours=3), timestamp_required=False)
+    one, two = normaliser.normalise(first, NOW), normaliser.normalise(again, NOW)
+    assert one["event.id"] == two["event.id"]
+    assert one["@timestamp"] != two["@timestamp"]  # each keeps the time it was read
