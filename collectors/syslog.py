@@ -214,13 +214,15 @@ class SyslogServer:
         try:
             while data := await asyncio.wait_for(reader.read(1 << 16), idle):
                 if not await stream.submit(framer.feed(data)):
-                    break
-            await stream.submit(framer.close())
+                    return
         except TimeoutError:
             log.info("syslog connection idle, closed", extra={"peer": _text(peer)})
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             log.warning("syslog connection failed", extra={"peer": _text(peer),
                                                            "reason": str(exc)})
+        try:
+            # However the connection ended, a frame it left unfinished is kept, with the reason.
+            await stream.submit(framer.close())
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):

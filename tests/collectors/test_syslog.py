@@ -256,3 +256,22 @@ def test_a_flooding_tcp_sender_is_slowed_not_dropped(tmp_path: Path) -> None:
             assert (tcp.received, tcp.dropped) == (20_000, 0)
 
     asyncio.run(scenario())
+
+
+def test_a_stalled_sender_is_disconnected_and_its_unfinished_frame_kept(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with listening(tmp_path, loopback(idle_timeout="0.5s")) as harness:
+            reader, writer = await asyncio.open_connection(*harness.address("tcp"))
+            writer.write(json_line(1) + b"\n" + b"80 " + json_line(2)[:30])
+            await writer.drain()
+            started = time.monotonic()
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # the server hung up
+            assert time.monotonic() - started < 3
+            writer.close()
+            await harness.settle(2, 1, Collection.DEAD_LETTERS)
+            assert harness.messages() == ["tcp 1"]
+            letter = harness.store.search(Collection.DEAD_LETTERS, Query()).items[0]
+            assert letter["error.message"] == ("frame cut short: the octet count says 80 bytes, "
+                                               "the connection ended after 30")
+
+    asyncio.run(scenario())
