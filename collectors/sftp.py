@@ -37,6 +37,7 @@ from soc.config import Settings, SftpSourceSettings
 from soc.errors import ConfigError, SocError
 from soc.pipeline import IngestSummary, Pipeline
 from soc.scheduler import Scheduler
+from soc.sources import SourceCounters, SourceRegistry
 from soc.store import Store
 
 log = logging.getLogger(__name__)
@@ -410,11 +411,12 @@ class _RemoteStream(io.RawIOBase):
 
 
 def schedule_sftp_pulls(scheduler: Scheduler, settings: Settings, store: Store,
-                        pipeline_factory: Callable[[], Pipeline], *,
+                        pipeline_factory: Callable[[], Pipeline], sources: SourceRegistry, *,
                         run_now: bool = True) -> list[str]:
     """One job per configured SFTP server, every `every`; returns the job names.
 
     A failed pull is logged with its server and reason; the server's next pull goes ahead.
+    Each server's counters are kept in `sources` under the job's name.
     ConfigError when a server's format is unknown or two servers share a name.
     """
     names: list[str] = []
@@ -424,16 +426,20 @@ def schedule_sftp_pulls(scheduler: Scheduler, settings: Settings, store: Store,
             raise ConfigError(f"collectors.sftp: two servers are named {server.label!r}; give "
                               f"each its own name")
         puller = SftpPuller.from_settings(server, settings, store)
-        scheduler.add_interval_job(name, server.every, _pull_job(puller, pipeline_factory),
-                                   run_now=run_now)
+        job = _pull_job(puller, pipeline_factory, sources.source(name, "sftp"))
+        scheduler.add_interval_job(name, server.every, job, run_now=run_now)
         names.append(name)
     return names
 
 
-def _pull_job(puller: SftpPuller, pipeline_factory: Callable[[], Pipeline]) -> Callable[[], None]:
+def _pull_job(puller: SftpPuller, pipeline_factory: Callable[[], Pipeline],
+              counters: SourceCounters) -> Callable[[], None]:
     def job() -> None:
         try:
-            puller.pull(pipeline_factory())
+            pulled = puller.pull(pipeline_factory())
+            counters.count(received=pulled.records,
+                           parsed=pulled.records - pulled.dead_lettered,
+                           dead_lettered=pulled.dead_lettered)
         except SocError as exc:
             log.error("sftp pull failed", extra={"server": puller.server.label,
                                                  "reason": str(exc)})

@@ -69,7 +69,7 @@ async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None
     running = RunningCollectors(settings, store, pipeline, ingest, sources)
     scheduler = Scheduler()
     schedule_sftp_pulls(scheduler, settings, store,
-                        lambda: build_pipeline(settings, store, inventory))
+                        lambda: build_pipeline(settings, store, inventory), sources)
     try:
         scheduler.start()
         await running.start()

@@ -31,6 +31,7 @@ from soc.inventory import Inventory
 from soc.pipeline import Pipeline
 from soc.scheduler import Scheduler
 from soc.service import build_pipeline
+from soc.sources import SourceRegistry
 from soc.store import Collection, Store, open_store
 from soc.store.query import Query
 from tests.conftest import ROOT
@@ -413,7 +414,8 @@ def test_scheduled_pulls_run_per_server_and_a_failing_server_stops_no_other(
         "collectors": remote.settings.collectors.model_copy(update={"sftp": servers})})
     scheduler = Scheduler()
     with caplog.at_level(logging.INFO):
-        names = schedule_sftp_pulls(scheduler, settings, remote.store, remote.pipeline)
+        sources = SourceRegistry(remote.store)
+        names = schedule_sftp_pulls(scheduler, settings, remote.store, remote.pipeline, sources)
         assert names == ["sftp:web1", "sftp:down"]
         with scheduler:
             deadline = time.monotonic() + 10
@@ -425,6 +427,9 @@ def test_scheduled_pulls_run_per_server_and_a_failing_server_stops_no_other(
     assert [(r.server, r.reason.split(": ")[0]) for r in failed] == [  # type: ignore[attr-defined]
         ("down", f"{USER}@127.0.0.1:{dead_port}")]
     assert remote.store.count(Collection.EVENTS, Query()) == 2
+    pulled = sources.source("sftp:web1", "sftp").as_json()
+    assert (pulled["received"], pulled["parsed"], pulled["dead_lettered"]) == (2, 2, 0)
+    assert sources.source("sftp:down", "sftp").received == 0
 
 
 def test_a_server_needs_a_key_file_or_a_password_variable(tmp_path: Path) -> None:
