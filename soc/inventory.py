@@ -149,13 +149,20 @@ class Inventory:
         return self._assets_by_address.get(text)
 
     def tag(self, event: dict[str, Any]) -> None:
-        """Set organization.* and asset.* from the host, then the addresses the event touches."""
+        """Tag an event with the agency and asset it belongs to, and each end of a connection
+        with its agency.
+
+        asset.* and organization.* come from the host name, else from the first of host.ip,
+        source.ip and destination.ip that the inventory knows: for a flow, that is its inside
+        end. source.organization.* and destination.organization.* name each end's agency, and
+        network.direction says how the connection crosses the province's networks.
+        """
         ref = None
         host = event.get("host.name")
         if host.__class__ is str:
             ref = self.asset_for_host(host)
-        addresses = _addresses(event) if ref is None else ()
-        for address in addresses:
+        addresses = _addresses(event)
+        for address in addresses if ref is None else ():
             ref = self.asset_for_ip(address)
             if ref is not None:
                 break
@@ -165,16 +172,42 @@ class Inventory:
             event["asset.system.id"] = ref.system.id
             event["asset.system.name"] = ref.system.name
             event["asset.system.level"] = ref.system.level
+        ends = self._tag_ends(event)
         if "organization.id" in event:
             return
         agency = ref.agency if ref else None
         for address in addresses if agency is None else ():
-            agency = self.agency_for_ip(address)
+            agency = ends.get(address) or self.agency_for_ip(address)
             if agency is not None:
                 break
         if agency is not None:
             event["organization.id"] = agency.id
             event["organization.name"] = agency.name
+
+    def _tag_ends(self, event: dict[str, Any]) -> dict[str, Agency | None]:
+        """source/destination.organization.* and network.direction; the agencies found, by
+        address."""
+        source, destination = event.get("source.ip"), event.get("destination.ip")
+        if source.__class__ is not str or destination.__class__ is not str:
+            return {}
+        inside = self.agency_for_ip(source), self.agency_for_ip(destination)
+        for end, agency in zip(("source", "destination"), inside, strict=True):
+            if agency is not None:
+                event[f"{end}.organization.id"] = agency.id
+                event[f"{end}.organization.name"] = agency.name
+        if "network.direction" not in event:
+            event["network.direction"] = _direction(*inside)
+        return {source: inside[0], destination: inside[1]}
+
+
+def _direction(source: Agency | None, destination: Agency | None) -> str:
+    """ECS network.direction from the agencies of the two ends (None: outside the province);
+    `between_agencies` is ours: ECS has no value for traffic from one agency to another."""
+    if source is None:
+        return "external" if destination is None else "inbound"
+    if destination is None:
+        return "outbound"
+    return "internal" if source is destination else "between_agencies"
 
 
 def _addresses(event: dict[str, Any]) -> list[str]:

@@ -59,6 +59,33 @@ def test_tag_by_host_name_then_addresses(example: Inventory) -> None:
     assert already == {"organization.id": "G01.00.00.H45", "source.ip": "10.45.105.20"}
 
 
+@pytest.mark.parametrize(("source", "destination", "direction", "ends", "inside"), [
+    ("203.0.113.9", "10.45.1.50", "inbound", (None, "000.00.02.H45"), "000.00.02.H45"),
+    ("10.45.105.20", "8.8.8.8", "outbound", ("000.01.05.H45", None), "000.01.05.H45"),
+    ("10.45.105.20", "10.45.105.21", "internal", ("000.01.05.H45", "000.01.05.H45"),
+     "000.01.05.H45"),
+    ("10.45.105.20", "10.45.1.50", "between_agencies", ("000.01.05.H45", "000.00.02.H45"),
+     "000.00.02.H45"),  # the data-centre mail server is an asset: its agency is the event's
+    ("203.0.113.9", "8.8.8.8", "external", (None, None), None),
+])
+def test_both_ends_of_a_flow_are_tagged(example: Inventory, source: str, destination: str,
+                                        direction: str, ends: tuple[str | None, str | None],
+                                        inside: str | None) -> None:
+    flow = {"source.ip": source, "destination.ip": destination}
+    example.tag(flow)
+    assert flow["network.direction"] == direction
+    assert (flow.get("source.organization.id"), flow.get("destination.organization.id")) == ends
+    assert flow.get("organization.id") == inside
+
+
+def test_a_direction_the_source_gave_is_kept(example: Inventory) -> None:
+    flow = {"source.ip": "203.0.113.9", "destination.ip": "10.45.1.50",
+            "network.direction": "ingress"}
+    example.tag(flow)
+    assert flow["network.direction"] == "ingress"
+    assert flow["destination.organization.name"] == example.agencies["000.00.02.H45"].name
+
+
 def test_thousands_of_networks() -> None:
     agencies = []
     for i in range(4096):
