@@ -97,6 +97,7 @@ def read_stream(handle: IO[bytes], source: str, parser: Parser, max_record_bytes
     stream's first byte being at offset `start` of the log)."""
     offset = start
     stamped = not parser.timestamp_required
+    required, keep_original = parser.timestamp_required, parser.keep_original
     parse = parser.parse
     for line, size, cut in _lines(handle, max_record_bytes):
         position = offset
@@ -117,9 +118,9 @@ def read_stream(handle: IO[bytes], source: str, parser: Parser, max_record_bytes
             fields, error = parse(body), None
         except ParseError as exc:
             fields, error = None, str(exc)
-        yield RawRecord(source=source, raw=body, fields=fields, error=error, position=position,
-                        received=received, timestamp_required=parser.timestamp_required,
-                        keep_original=parser.keep_original, extra=extra)
+        # Positional: keyword arguments cost a tenth of a microsecond per record here.
+        yield RawRecord(source, body, fields, error, position, received, required, extra,
+                        keep_original)
 
 
 def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[bytes, int, bool]]:

@@ -134,17 +134,18 @@ class Pipeline:
         ingested = format_timestamp(now)
         events: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
+        normalise, tag, keep = self.normaliser.normalise, self.inventory.tag, events.append
         for record in batch:
             if record.error is not None:
                 dead.append(dead_letter(record, record.error, "parse", now))
                 continue
             try:
-                event = self.normaliser.normalise(record, now, ingested)
+                event = normalise(record, now, ingested)
             except NormaliseError as exc:
                 dead.append(dead_letter(record, str(exc), "normalise", now))
                 continue
-            self.inventory.tag(event)
-            events.append(event)
+            tag(event)
+            keep(event)
         alerts = self.detector(events) if self.detector is not None and events else []
         first = ({"source": dead[0]["dead_letter.source"], "offset": dead[0].get("log.offset"),
                   "reason": dead[0]["error.message"]} if dead else {})
