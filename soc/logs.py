@@ -16,7 +16,8 @@ import orjson
 
 SECRET_KEY = re.compile(r"pass|secret|token|api_?key|authorization|credential", re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Record attributes that are not extra fields; uvicorn adds an ANSI-coloured copy of its message.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 def redact_url(url: str) -> str:
