@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", parents=[common],
                                  help="read files into the store through the pipeline")
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files to read ('-' for stdin)")
-    ingest.add_argument("--format", default="auto", choices=sorted([*parsers.names(), "evtx"]),
+    ingest.add_argument("--format", default="auto",
+                        choices=sorted([*parsers.names(), *FILE_FORMATS]),
                         help="record format (default: auto, which picks a parser per line and "
-                             "reads .evtx files by their signature)")
+                             "reads binary files such as .evtx by their signature)")
     ingest.add_argument("--source", default="file", metavar="NAME",
                         help="source name recorded as observer.name (default: file)")
     ingest.add_argument("--json", action="store_true", help="end with a JSON summary line")
@@ -134,13 +136,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    parser = None if args.format == "evtx" else parsers.get(args.format)
+    parser = None if args.format in FILE_FORMATS else parsers.get(args.format)
     inventory = open_inventory(settings)
     failures: list[str] = []
     progress = Progress(enabled=sys.stderr.isatty())
     tune_for_throughput()
-    records = _records(args.paths, parser, settings.pipeline.max_record_bytes, args.source,
-                       failures, progress)
+    records = _records(args.paths, args.format, parser, settings.pipeline.max_record_bytes,
+                       args.source, failures, progress)
     with open_store(settings.store_url()) as store:
         pipeline = build_pipeline(settings, store, inventory)
         summary = IngestSummary()
@@ -154,25 +156,50 @@ def _ingest(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _records(paths: list[str], parser: parsers.Parser | None, limit: int, source: str,
-             failures: list[str], progress: Progress) -> Iterator[RawRecord]:
-    """The records of every path in turn; `parser` None means EVTX files."""
+def _records(paths: list[str], fmt: str, parser: parsers.Parser | None, limit: int,
+             source: str, failures: list[str], progress: Progress) -> Iterator[RawRecord]:
+    """The records of every path in turn: through `parser` line by line, or, for a format of
+    whole binary files (and for such files under auto), through its reader."""
     for name in paths:
         progress.start_file(name)
         try:
             if name == "-":
                 if parser is None:
-                    raise OSError("EVTX cannot be read from standard input; give the file")
+                    raise OSError(f"{fmt} cannot be read from standard input; give the file")
                 stream_source = f"stdin:{utcnow().isoformat()}"
                 extra = {"observer.name": source, "observer.type": "stdin"}
                 yield from progress.track(
                     read_stream(sys.stdin.buffer, stream_source, parser, limit, extra))
-            elif parser is None or (parser.name == "auto" and is_evtx(Path(name))):
-                yield from progress.track(read_evtx(Path(name), limit, source))
+                continue
+            path = Path(name)
+            binary = fmt if parser is None else _binary_format(path) if fmt == "auto" else None
+            if binary is not None:
+                yield from progress.track(FILE_FORMATS[binary].read(path, limit, source))
             else:
-                yield from progress.track(read_file(Path(name), parser, limit, source))
+                yield from progress.track(read_file(path, parser, limit, source))
         except OSError as exc:
             failures.append(f"{name}: {exc.strerror or exc}")
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A format read as whole files (binary), not line by line through a parser."""
+
+    read: Callable[[Path, int, str], Iterator[RawRecord]]
+    # Recognises the format by the file's first bytes, for --format auto; None: never guessed.
+    detect: Callable[[Path], bool] | None
+
+
+FILE_FORMATS: dict[str, FileFormat] = {
+    "evtx": FileFormat(read_evtx, is_evtx),
+}
+
+
+def _binary_format(path: Path) -> str | None:
+    for name, file_format in FILE_FORMATS.items():
+        if file_format.detect is not None and file_format.detect(path):
+            return name
+    return None
 
 
 def _report(summary: IngestSummary, as_json: bool) -> None:
