@@ -177,4 +177,4 @@ def test_auto_format_reads_mixed_logs_and_evtx(tmp_path: Path, config: Path) -> 
 def test_evtx_from_stdin_is_refused(tmp_path: Path, config: Path) -> None:
     result = run_soc("ingest", "-", "--format", "evtx", config=config, cwd=tmp_path, stdin="")
     assert result.returncode == 1
-    assert "EVTX cannot be read from standard input" in result.stderr
+    assert "evtx cannot be read from standard input" in result.stderr
