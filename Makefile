@@ -22,7 +22,11 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	command -v tshark >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/syslog.py
+	$(BIN)/python bench/pcap.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from collectors.parsers import Parser
-from soc.errors import ParseError
+from soc.errors import NotARecordError, ParseError
 from soc.events import RawRecord
 from soc.pipeline import Pipeline
 from soc.sources import SourceCounters
@@ -116,6 +116,8 @@ def read_stream(handle: IO[bytes], source: str, parser: Parser, max_record_bytes
             continue
         try:
             fields, error = parse(body), None
+        except NotARecordError:
+            continue
         except ParseError as exc:
             fields, error = None, str(exc)
         # Positional: keyword arguments cost a tenth of a microsecond per record here.
@@ -173,6 +175,7 @@ class FileTailer:
         self.observer = observer
         self.max_read_bytes = max(max_read_bytes, max_record_bytes + 1)
         self._followed: dict[tuple[int, int], Path] = {}  # (device, inode) → last path seen
+        self._parsers: dict[str, Parser] = {}  # by checkpoint key
 
     def poll(self) -> int:
         """One pass over the matching files (and files renamed away from them); returns the
@@ -253,7 +256,9 @@ class FileTailer:
                 done: bool) -> int:
         extra = {"log.file.path": str(path), "observer.name": self.observer,
                  "observer.type": "file"}
-        records = read_stream(io.BytesIO(data), source, self.parser, self.max_record_bytes,
+        # A parser per file: some keep what a file's header said (Zeek's #fields).
+        parser = self._parsers.get(key) or self._parsers.setdefault(key, type(self.parser)())
+        records = read_stream(io.BytesIO(data), source, parser, self.max_record_bytes,
                               extra, start=offset)
         summary = self.pipeline.run(records)
         self.store.set_checkpoint(key, {"offset": offset + end, "path": str(path),

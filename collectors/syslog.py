@@ -16,10 +16,10 @@ import logging
 import socket
 import ssl
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from collectors.parsers import Parser
+from collectors.udp import KernelDrops, address_text, bound_udp_socket
 from soc.config import SyslogSettings, parse_address
 from soc.errors import ConfigError, ParseError
 from soc.events import RawRecord
@@ -163,7 +163,7 @@ class SyslogServer:
         if self._udp is not None:
             self._udp.close()
         if self._udp_protocol is not None:
-            self._udp_protocol.count_kernel_drops()
+            self._udp_protocol.kernel_drops.check()
 
     def _tls_context(self) -> ssl.SSLContext:
         tls = self.settings.tls
@@ -180,12 +180,12 @@ class SyslogServer:
     async def _start_udp(self, address: tuple[str, int]) -> None:
         loop = asyncio.get_running_loop()
         counters = self.sources.source(f"{self.name}-udp", "syslog-udp")
-        sock = _bound_udp_socket(address, int(self.settings.udp_buffer))
+        sock = bound_udp_socket(address, int(self.settings.udp_buffer))
         self._udp, self._udp_protocol = await loop.create_datagram_endpoint(
             lambda: _DatagramReceiver(self, counters, sock), sock=sock)
         self.addresses["udp"] = sock.getsockname()[:2]
         log.info("syslog listening", extra={"transport": "udp",
-                                            "address": _text(self.addresses["udp"])})
+                                            "address": address_text(self.addresses["udp"])})
 
     async def _start_stream(self, kind: str, address: tuple[str, int],
                             context: ssl.SSLContext | None) -> None:
@@ -201,7 +201,7 @@ class SyslogServer:
         self._servers.append(server)
         self.addresses[kind] = server.sockets[0].getsockname()[:2]
         log.info("syslog listening", extra={"transport": kind,
-                                            "address": _text(self.addresses[kind])})
+                                            "address": address_text(self.addresses[kind])})
 
     async def _serve_connection(self, kind: str, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter, counters: SourceCounters) -> None:
@@ -216,9 +216,9 @@ class SyslogServer:
                 if not await stream.submit(framer.feed(data)):
                     return
         except TimeoutError:
-            log.info("syslog connection idle, closed", extra={"peer": _text(peer)})
+            log.info("syslog connection idle, closed", extra={"peer": address_text(peer)})
         except (ConnectionError, ssl.SSLError, OSError) as exc:
-            log.warning("syslog connection failed", extra={"peer": _text(peer),
+            log.warning("syslog connection failed", extra={"peer": address_text(peer),
                                                            "reason": str(exc)})
         try:
             # However the connection ended, a frame it left unfinished is kept, with the reason.
@@ -259,7 +259,7 @@ class _FrameStream:
                  counters: SourceCounters) -> None:
         self.server = server
         self.kind = kind
-        self.peer = _text(peer)
+        self.peer = address_text(peer)
         self.source = f"syslog-{kind}:{peer[0]}"
         self.connection = connection
         self.counters = counters
@@ -287,8 +287,7 @@ class _DatagramReceiver(asyncio.DatagramProtocol):
         self.counters = counters
         self.started = f"{utcnow().timestamp():.6f}"
         self.sequence = 0
-        self.inode = _socket_inode(sock)
-        self.kernel_drops = _kernel_drops(self.inode)
+        self.kernel_drops = KernelDrops(sock, counters, "syslog datagrams")
 
     def datagram_received(self, data: bytes, address: tuple[str | Any, int]) -> None:
         self.sequence += 1
@@ -302,55 +301,10 @@ class _DatagramReceiver(asyncio.DatagramProtocol):
         if not frame.strip():
             return
         records = self.server.records([(frame, error)], f"syslog-udp:{address[0]}",
-                                      f"{self.started}:{self.sequence}", _text(address),
+                                      f"{self.started}:{self.sequence}", address_text(address),
                                       "udp", self.counters)
         if not self.server.ingest.offer(records):
             self.counters.count(dropped=1)
         if self.sequence % 1024 == 0:
-            self.count_kernel_drops()
+            self.kernel_drops.check()
 
-    def count_kernel_drops(self) -> None:
-        drops = _kernel_drops(self.inode)
-        if drops > self.kernel_drops:
-            log.warning("the kernel dropped syslog datagrams: the socket buffer was full",
-                        extra={"dropped": drops - self.kernel_drops})
-            self.counters.count(dropped=drops - self.kernel_drops)
-            self.kernel_drops = drops
-
-
-def _bound_udp_socket(address: tuple[str, int], buffer_bytes: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    # A large receive buffer absorbs bursts while the loop is busy; the kernel may cap it.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
-    sock.bind(address)
-    sock.setblocking(False)
-    return sock
-
-
-def _socket_inode(sock: socket.socket) -> str | None:
-    try:
-        return Path(f"/proc/self/fd/{sock.fileno()}").readlink().name[len("socket:["):-1]
-    except OSError:
-        return None
-
-
-def _kernel_drops(inode: str | None) -> int:
-    """Datagrams the kernel dropped for this socket (the last column of /proc/net/udp)."""
-    if inode is None:
-        return 0
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(table) as lines:
-                for line in lines:
-                    fields = line.split()
-                    if len(fields) > 12 and fields[9] == inode:
-                        return int(fields[-1])
-        except OSError:
-            continue
-    return 0
-
-
-def _text(address: Any) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

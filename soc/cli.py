@@ -19,6 +19,8 @@ import orjson
 from collectors import parsers
 from collectors.evtx import is_evtx, read_evtx
 from collectors.files import read_file, read_stream
+from collectors.netflow import read_netflow_capture
+from collectors.pcap import is_capture, read_capture
 from soc import __version__
 from soc.config import Settings, load_settings
 from soc.errors import ConfigError, InventoryError, SocError
@@ -47,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return 2
     except SocError as exc:
+        _error(str(exc))
+        return 1
+    except OSError as exc:
+        # What the service could not open: a port in use, an interface without the rights.
         _error(str(exc))
         return 1
     except KeyboardInterrupt:
@@ -136,12 +142,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    parser = None if args.format in FILE_FORMATS else parsers.get(args.format)
     inventory = open_inventory(settings)
     failures: list[str] = []
     progress = Progress(enabled=sys.stderr.isatty())
     tune_for_throughput()
-    records = _records(args.paths, args.format, parser, settings.pipeline.max_record_bytes,
+    records = _records(args.paths, args.format, settings.pipeline.max_record_bytes,
                        args.source, failures, progress)
     with open_store(settings.store_url()) as store:
         pipeline = build_pipeline(settings, store, inventory)
@@ -156,12 +161,14 @@ def _ingest(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _records(paths: list[str], fmt: str, parser: parsers.Parser | None, limit: int,
-             source: str, failures: list[str], progress: Progress) -> Iterator[RawRecord]:
-    """The records of every path in turn: through `parser` line by line, or, for a format of
-    whole binary files (and for such files under auto), through its reader."""
+def _records(paths: list[str], fmt: str, limit: int, source: str, failures: list[str],
+             progress: Progress) -> Iterator[RawRecord]:
+    """The records of every path in turn: line by line through the format's parser, or, for a
+    format of whole binary files (and for such files under auto), through its reader."""
     for name in paths:
         progress.start_file(name)
+        # A parser per file: some keep what a file's header said (Zeek's #fields).
+        parser = None if fmt in FILE_FORMATS else parsers.get(fmt)
         try:
             if name == "-":
                 if parser is None:
@@ -192,6 +199,9 @@ class FileFormat:
 
 FILE_FORMATS: dict[str, FileFormat] = {
     "evtx": FileFormat(read_evtx, is_evtx),
+    "pcap": FileFormat(read_capture, is_capture),  # pcap and pcapng, plain or gzip'd
+    # A capture of NetFlow/IPFIX export packets looks like any capture: only by --format.
+    "netflow": FileFormat(read_netflow_capture, None),
 }
 
 

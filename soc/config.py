@@ -83,6 +83,16 @@ class SyslogSettings(Section):
 
 class NetflowSettings(Section):
     udp: Address | None = "127.0.0.1:2055"
+    # Asked of the kernel for the UDP socket; bursts beyond it are dropped (and counted).
+    udp_buffer: ByteSize = Field(ByteSize(8 << 20), ge=65536)
+    # v9/IPFIX templates not refreshed for this long are forgotten (RFC 6728 templateLifeTime).
+    template_timeout: Duration = timedelta(minutes=30)
+    # Data sets that come before their template wait this long, and at most this many per
+    # exporter; then they are dropped (and counted).
+    pending_timeout: Duration = timedelta(minutes=1)
+    pending_sets: int = Field(1000, ge=0)
+    # 1-in-N packet sampling of exporters that do not state theirs; 1 means not sampled.
+    sampling_rate: int = Field(1, ge=1)
 
 
 class FileSourceSettings(Section):

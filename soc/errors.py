@@ -21,6 +21,11 @@ class ParseError(SocError):
     """A raw record does not match its declared format."""
 
 
+class NotARecordError(ParseError):
+    """A line its parser took in that is no record: a header such as Zeek's `#fields`. It makes
+    no event and no dead letter (a reader that does not know this class dead-letters it)."""
+
+
 class StoreError(SocError):
     """The store cannot be opened, read or written."""
 

@@ -14,6 +14,8 @@ import uvicorn
 from api import create_app
 from collectors import parsers
 from collectors.files import FileTailer
+from collectors.netflow import NetflowServer
+from collectors.pcap import LiveCapture
 from collectors.sftp import schedule_sftp_pulls
 from collectors.syslog import SyslogServer
 from soc.config import Settings, parse_address
@@ -101,6 +103,13 @@ class RunningCollectors:
         syslog = settings.collectors.syslog
         self.syslog = (SyslogServer(syslog, limit, parsers.get(syslog.format), ingest, sources)
                        if syslog.udp or syslog.tcp or syslog.tls else None)
+        netflow = settings.collectors.netflow
+        self.netflow = NetflowServer(netflow, ingest, sources) if netflow.udp else None
+        self.captures = [
+            LiveCapture(capture.interface, capture.bpf, ingest,
+                        sources.source(f"capture:{capture.interface}", "capture"),
+                        name=f"capture:{capture.interface}")
+            for capture in settings.collectors.capture]
         self.tailers = [
             FileTailer(source.path, parsers.get(source.format), pipeline, store,
                        sources.source(f"file:{source.path}", "file"), limit)
@@ -109,11 +118,18 @@ class RunningCollectors:
 
     def names(self) -> list[str]:
         listening = [f"syslog-{kind}" for kind in (self.syslog.addresses if self.syslog else ())]
-        return listening + [f"file:{tailer.pattern}" for tailer in self.tailers]
+        listening += [f"netflow-{kind}"
+                      for kind in (self.netflow.addresses if self.netflow else ())]
+        return (listening + [f"capture:{capture.interface}" for capture in self.captures]
+                + [f"file:{tailer.pattern}" for tailer in self.tailers])
 
     async def start(self) -> None:
         if self.syslog is not None:
             await self.syslog.start()
+        if self.netflow is not None:
+            await self.netflow.start()
+        for capture in self.captures:
+            capture.start()  # PermissionError without root or CAP_NET_RAW, saying so
         self._periodic = asyncio.create_task(self._poll())
 
     async def stop(self) -> None:
@@ -123,6 +139,10 @@ class RunningCollectors:
                 await self._periodic
         if self.syslog is not None:
             await self.syslog.stop()
+        if self.netflow is not None:
+            await self.netflow.stop()  # before the ingest stops: waiting data sets are counted
+        for capture in self.captures:
+            await asyncio.to_thread(capture.stop)
 
     async def _poll(self) -> None:
         interval = self.settings.pipeline.poll_interval.total_seconds()

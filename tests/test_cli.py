@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.utils import wrpcap
 
 from tests.conftest import ROOT, run_soc
 
@@ -178,3 +183,50 @@ def test_evtx_from_stdin_is_refused(tmp_path: Path, config: Path) -> None:
     result = run_soc("ingest", "-", "--format", "evtx", config=config, cwd=tmp_path, stdin="")
     assert result.returncode == 1
     assert "evtx cannot be read from standard input" in result.stderr
+
+
+def test_network_telemetry_through_soc_ingest(tmp_path: Path, config: Path) -> None:
+    client, server = "203.0.113.7", "10.45.1.10"
+    handshake = [Ether() / IP(src=client, dst=server) / TCP(sport=40000, dport=443, flags="S"),
+                 Ether() / IP(src=server, dst=client) / TCP(sport=443, dport=40000, flags="SA"),
+                 Ether() / IP(src=client, dst=server) / TCP(sport=40000, dport=443, flags="A"),
+                 Ether() / IP(src=client, dst=server) / TCP(sport=40000, dport=443, flags="FA"),
+                 Ether() / IP(src=server, dst=client) / TCP(sport=443, dport=40000, flags="FA")]
+    for number, packet in enumerate(handshake):
+        packet.time = 1795316400 + number / 10
+    capture = tmp_path / "mirror.pcap"
+    wrpcap(str(capture), handshake)
+    header = struct.pack("!HHIIIIBBH", 5, 1, 60_000, 1795316400, 0, 1, 0, 0, 0)
+    record = struct.pack("!4s4s4sHHIIIIHHBBBBHHBBH", socket.inet_aton("10.45.105.20"),
+                         socket.inet_aton("8.8.8.8"), bytes(4), 1, 2, 3, 180, 50_000, 59_000,
+                         51_000, 53, 0, 0, 17, 0, 0, 0, 24, 0, 0)
+    exports = tmp_path / "exports.pcap"
+    packet = Ether() / IP(src="10.45.0.1", dst="10.45.1.5") / UDP(sport=9996, dport=2055)
+    wrpcap(str(exports), [packet / (header + record)])
+    zeek = tmp_path / "conn.log"
+    zeek.write_bytes(b"#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\t"
+                     b"id.resp_h\tid.resp_p\tproto\n#types\ttime\tstring\taddr\tport\taddr\t"
+                     b"port\tenum\n1795316400.5\tCx1\t10.45.1.5\t51234\t203.0.113.80\t443\ttcp\n")
+    eve = tmp_path / "eve.json"
+    eve.write_text(json.dumps({
+        "timestamp": "2026-11-22T10:00:00.000000+0700", "flow_id": 1, "event_type": "alert",
+        "src_ip": "203.0.113.7", "src_port": 40000, "dest_ip": "10.45.1.10", "dest_port": 80,
+        "proto": "TCP", "alert": {"action": "allowed", "gid": 1, "signature_id": 2013028,
+                                  "rev": 7, "signature": "ET POLICY curl User-Agent",
+                                  "category": "Attempted Information Leak", "severity": 2}})
+                   + "\n")
+    for args in ([str(capture), str(zeek), str(eve)], [str(exports), "--format", "netflow"]):
+        result = run_soc("ingest", *args, "--json", config=config, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert summary(result.stdout)["dead_lettered"] == 0
+    counts = run_soc("events", "count", "--by", "event.dataset", config=config, cwd=tmp_path)
+    assert sorted(counts.stdout.splitlines()) == ["netflow.flow\t1", "network.flow\t1",
+                                                  "suricata.eve\t1", "zeek.conn\t1"]
+    found = run_soc("events", "search", "--json", "--where", "network.direction=inbound",
+                    "--where", "event.dataset=network.flow", config=config, cwd=tmp_path)
+    flow = json.loads(found.stdout)
+    assert (flow["source"]["ip"], flow["destination"]["port"], flow["network"]["packets"],
+            flow["destination"]["organization"]["id"]) == (client, 443, 5, "000.00.02.H45")
+    alert = run_soc("events", "search", "--json", "--where", "event.kind=alert", config=config,
+                    cwd=tmp_path)
+    assert json.loads(alert.stdout)["rule"]["id"] == "2013028"

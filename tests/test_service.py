@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ def free_port() -> int:
 
 
 def test_serve_answers_health_stores_syslog_and_stops_cleanly(tmp_path: Path) -> None:
-    port, syslog_port = free_port(), free_port()
+    port, syslog_port, netflow_port = free_port(), free_port(), free_port()
     tailed = tmp_path / "app.log"
     tailed.write_text('{"@timestamp": "2026-11-20T10:00:00Z", "message": "tailed line"}\n')
     config = tmp_path / "soc.yaml"
@@ -31,6 +32,7 @@ def test_serve_answers_health_stores_syslog_and_stops_cleanly(tmp_path: Path) ->
                       f"{ROOT / 'inventory.yaml'}\napi: {{listen: '127.0.0.1:{port}'}}\n"
                       f"collectors:\n  syslog: {{udp: '127.0.0.1:{syslog_port}', "
                       f"tcp: '127.0.0.1:{syslog_port}'}}\n"
+                      f"  netflow: {{udp: '127.0.0.1:{netflow_port}'}}\n"
                       f"  files: [{{path: '{tailed}', format: jsonl}}]\n"
                       f"pipeline: {{flush_interval: 50ms, poll_interval: 100ms}}\n"
                       f"log: {{format: json}}\n", encoding="utf-8")
@@ -56,7 +58,8 @@ def test_serve_answers_health_stores_syslog_and_stops_cleanly(tmp_path: Path) ->
             udp.sendto(b"<86>1 2026-11-20T10:00:01Z mail-01 sudo - - - alice : TTY=pts/0 ; "
                        b"PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id",
                        ("127.0.0.1", syslog_port))
-        stored = wait_for_events(tmp_path / "var" / "soc.db", 3)
+            udp.sendto(netflow_v5(), ("127.0.0.1", netflow_port))
+        stored = wait_for_events(tmp_path / "var" / "soc.db", 4)
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
@@ -65,12 +68,29 @@ def test_serve_answers_health_stores_syslog_and_stops_cleanly(tmp_path: Path) ->
     serving = next(line for line in lines if line["message"] == "serving")
     assert serving["agencies"] == 28
     assert serving["listen"] == f"127.0.0.1:{port}"
-    assert serving["collectors"] == ["syslog-udp", "syslog-tcp", f"file:{tailed}"]
+    assert serving["collectors"] == ["syslog-udp", "syslog-tcp", "netflow-udp",
+                                     f"file:{tailed}"]
     assert stored == {
         ("tailed line", None, None),
         ("Failed password for root from 203.0.113.7 port 50122 ssh2", "dvc-web-01", "root"),
         ("alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id", "mail-01",
-         "alice")}
+         "alice"),
+        (None, None, None)}  # the NetFlow record: no message, host or user
+    with sqlite3.connect(tmp_path / "var" / "soc.db") as db:
+        flow = db.execute("SELECT source_ip, destination_ip, json_extract(doc, "
+                          "'$.\"network.bytes\"') FROM events WHERE event_dataset = "
+                          "'netflow.flow'").fetchall()
+    assert flow == [("10.45.1.10", "203.0.113.7", 4200)]
+
+
+def netflow_v5() -> bytes:
+    """One NetFlow v5 datagram with one record: 10.45.1.10:443 → 203.0.113.7:51000, TCP."""
+    now = int(time.time())
+    header = struct.pack("!HHIIIIBBH", 5, 1, 60_000, now, 0, 1, 0, 0, 0)
+    record = struct.pack("!4s4s4sHHIIIIHHBBBBHHBBH", socket.inet_aton("10.45.1.10"),
+                         socket.inet_aton("203.0.113.7"), bytes(4), 1, 2, 7, 4200, 50_000,
+                         59_000, 443, 51_000, 0, 0x1b, 6, 0, 0, 0, 24, 0, 0)
+    return header + record
 
 
 def wait_for_events(path: Path, count: int) -> set[tuple[str, str | None, str | None]]:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from collectors.parsers import registry
+from collectors.parsers.network_fields import set_transport
 from soc.errors import NormaliseError, ParseError
 from soc.events import canonical_ip
 
@@ -36,9 +37,6 @@ _ZONE = re.compile(r"(?:[A-Z]{1,4})?([+-])(\d{1,2}):?(\d{2})")
 _INTERFACE_ADDRESS = re.compile(r"[\w-]+\((.+)\)")
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
-TRANSPORTS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "ipv6-icmp", "47": "gre",
-              "50": "esp", "51": "ah", "132": "sctp"}
-_IANA_NUMBERS = {name: number for number, name in TRANSPORTS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +150,7 @@ def _fortigate(pairs: dict[str, str], event: dict[str, Any]) -> None:
     event["observer.type"] = "firewall"
     event.update({"fortinet.firewall." + key: value for key, value in pairs.items()})
     _map(pairs, _FORTIGATE_FIELDS, event)
-    _set_transport(pairs.get("proto"), event)
+    set_transport(pairs.get("proto"), event)
     _set_totals(event)
     get = pairs.get
     if (duration := _integer(get("duration"))) is not None:
@@ -172,7 +170,7 @@ def _fortigate(pairs: dict[str, str], event: dict[str, Any]) -> None:
 def _generic(pairs: dict[str, str], event: dict[str, Any]) -> None:
     event.update({"kv." + key: value for key, value in pairs.items()})
     _map({key.lower(): value for key, value in pairs.items()}, _GENERIC_FIELDS, event)
-    _set_transport(pairs.get("proto"), event)
+    set_transport(pairs.get("proto"), event)
     timestamp = _local_text(pairs.get("date"), pairs.get("time"), None)
     if timestamp:
         event["@timestamp"] = timestamp
@@ -206,18 +204,6 @@ def _integer(value: str | None) -> int | None:
     if value and len(value) < 20 and value.isascii() and value.isdigit():
         return int(value)
     return None
-
-
-def _set_transport(proto: str | None, event: dict[str, Any]) -> None:
-    if not proto:
-        return
-    if proto.isascii() and proto.isdigit():
-        event["network.iana_number"] = proto
-        if proto in TRANSPORTS:
-            event["network.transport"] = TRANSPORTS[proto]
-    elif (number := _IANA_NUMBERS.get(proto.lower())) is not None:
-        event["network.iana_number"] = number
-        event["network.transport"] = proto.lower()
 
 
 def _set_totals(event: dict[str, Any]) -> None:

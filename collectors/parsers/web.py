@@ -15,9 +15,9 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from collectors.parsers import registry
+from collectors.parsers.network_fields import set_url_target
 from soc.errors import NormaliseError, ParseError
 from soc.events import canonical_ip
 
@@ -250,25 +250,7 @@ def _set_request(event: dict[str, Any], request: str, unparsed_field: str) -> No
         target = head
         event["http.version"] = version[5:]
     event["http.request.method"] = method
-    event["url.original"] = target
-    if target[:1] == "/":
-        path, question, query = target.partition("?")
-        event["url.path"] = path
-        if question:
-            event["url.query"] = query
-    elif "://" in target:
-        # The absolute form, as sent to a proxy (or by someone probing for an open one).
-        try:
-            parts = urlsplit(target)
-        except ValueError:
-            return
-        if parts.scheme:
-            event["url.scheme"] = parts.scheme
-        if parts.hostname and "url.domain" not in event:
-            event["url.domain"] = parts.hostname
-        event["url.path"] = parts.path
-        if "?" in target:
-            event["url.query"] = parts.query
+    set_url_target(event, target)
 
 
 def _set_source(event: dict[str, Any], address: str) -> None:

@@ -10,9 +10,12 @@ import pytest
 from collectors import parsers
 from collectors.files import read_file
 from collectors.parsers import auto
+from collectors.parsers.zeek import HeaderLineError
 from soc.errors import ParseError
 from soc.events import EventNormaliser
 from soc.timeutil import format_timestamp, load_zone
+from tests.collectors.parsers.test_suricata import ALERT
+from tests.collectors.parsers.test_zeek import CONN_CLOSE, CONN_HEADER, CONN_S0, CONN_SF
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 HCM = load_zone("Asia/Ho_Chi_Minh")
@@ -41,6 +44,11 @@ OWN_LINES = [
     pytest.param(b"Starting nightly backup", "text", id="text"),
     pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "text", id="binary"),
     pytest.param(b"[12:00] caf\xe9 ferm\xe9", "text", id="latin-1"),
+    # EVE's engine statistics name no flow: nothing to map, plain JSON.
+    pytest.param(b'{"timestamp":"2026-11-22T10:00:00.000000+0700","event_type":"stats",'
+                 b'"stats":{"uptime":60}}', "jsonl", id="eve-stats"),
+    pytest.param(b'{"@timestamp":"2026-11-22T03:00:00Z","uid":"u1","message":"m"}', "jsonl",
+                 id="uid-alone"),
 ]
 OTHER_LINES = [
     pytest.param(b"<34>1 2026-11-22T10:00:00.003+07:00 mail.sonha.gov.vn su - ID47 - 'su root' "
@@ -59,6 +67,26 @@ OTHER_LINES = [
                  "iptables", id="dmesg-netfilter"),
     pytest.param(b"DROP-INPUT:IN=eth0 OUT= SRC=203.0.113.7 DST=10.45.2.10 PROTO=UDP SPT=1 DPT=2",
                  "iptables", id="glued-prefix"),
+    pytest.param(ALERT, "suricata", id="eve-alert"),
+    pytest.param(b'{"timestamp":"2026-11-22T10:00:01.250000+0700","event_type":"dns",'
+                 b'"src_ip":"10.45.1.5","dest_ip":"10.45.0.2","proto":"UDP","dns":{'
+                 b'"type":"query","id":1,"rrname":"portal.sonha.gov.vn","rrtype":"A"}}',
+                 "suricata", id="eve-without-flow-id"),
+    pytest.param(b'{"ts":1795316400.123456,"uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"10.45.1.5",'
+                 b'"id.orig_p":51234,"id.resp_h":"203.0.113.80","id.resp_p":443,"proto":"tcp",'
+                 b'"conn_state":"SF"}', "zeek", id="zeek-json"),
+    pytest.param(b'{"_path":"notice","ts":1795316404.0,"note":"SSH::Password_Guessing",'
+                 b'"src":"203.0.113.7"}', "zeek", id="zeek-json-with-path"),
+    pytest.param(b"#fields\tts\tuid\tid.orig_h", "zeek", id="zeek-header"),
+    pytest.param(b"#separator \\x09", "zeek", id="zeek-separator"),
+    # A Zeek TSV line with no header before it: the zeek parser says why it cannot read it.
+    pytest.param(CONN_SF, "zeek", id="zeek-tsv-without-header"),
+    pytest.param(b'{"@timestamp":"2026-11-22T03:00:00.000Z","event":{"code":"4625"},'
+                 b'"winlog":{"channel":"Security","event_id":4625,'
+                 b'"computer_name":"dc01.sonha.gov.vn"}}', "winlog-json", id="winlogbeat"),
+    pytest.param(b'{"EventTime":"2026-11-22 10:00:00","Hostname":"dc01.sonha.gov.vn",'
+                 b'"EventID":4625,"Channel":"Security","TargetUserName":"admin"}',
+                 "winlog-json", id="nxlog"),
 ]
 
 
@@ -132,6 +160,27 @@ def test_bad_lines_say_what_they_looked_like_and_what_is_wrong(raw: bytes, reaso
     with pytest.raises(ParseError) as caught:
         parsers.get("auto").parse(raw)
     assert str(caught.value) == reason
+
+
+def test_a_zeek_tsv_log_reads_through_its_header() -> None:
+    # One zeek parser serves the stream: after its header, each line with the header's number
+    # of fields is Zeek's, and lines of other formats in between still find their parsers.
+    parser = parsers.get("auto")
+    zeek = parsers.get("zeek")
+    syslog = b"Nov 22 10:00:00 web01 sshd[4321]: Accepted publickey for admin from 10.45.1.5"
+    for line in CONN_HEADER.splitlines():
+        with pytest.raises(HeaderLineError, match=r"^looks like zeek: zeek header line #"):
+            parser.parse(line)
+        with pytest.raises(HeaderLineError):
+            zeek.parse(line)
+    assert parser.parse(CONN_SF) == zeek.parse(CONN_SF)
+    assert parser.parse(syslog) == outcome(parsers.get("syslog"), syslog)
+    assert parser.parse(CONN_S0) == zeek.parse(CONN_S0)
+    with pytest.raises(HeaderLineError):
+        parser.parse(CONN_CLOSE.rstrip())
+    with pytest.raises(ParseError, match=r"^looks like zeek: zeek TSV line has 21 fields where "
+                                         r"the #fields header names 22$"):
+        parser.parse(CONN_SF.rpartition(b"\t")[0])
 
 
 def test_a_10kb_user_agent_is_still_an_access_line() -> None:

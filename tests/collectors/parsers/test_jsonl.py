@@ -36,5 +36,6 @@ def test_text_lines_keep_bad_bytes_visible() -> None:
 
 def test_unknown_format_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown format 'xml' \(known: apache, auto, "
-                       r"iptables, jsonl, kv, nginx, sshd, syslog, text, winlog-json\)"):
+                       r"iptables, jsonl, kv, nginx, sshd, suricata, syslog, text, winlog-json, "
+                       r"zeek\)"):
         parsers.get("xml")
