@@ -40,11 +40,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scapy.error import Scapy_Exception
-from scapy.layers.inet import IP, UDP
-from scapy.layers.inet6 import IPv6
-from scapy.utils import PcapReader
-
 from collectors.files import FINGERPRINT_BYTES
 from collectors.netflow_decode import Decoded, FlowRecord, NetflowDecoder, Rejected, unreadable
 from collectors.netflow_templates import IE
@@ -171,6 +166,13 @@ def read_netflow_capture(path: Path, max_record_bytes: int, observer: str = "fil
 
 def _udp_payloads(path: Path) -> Iterator[tuple[int, str, bytes, float]]:
     """(packet index, sender address, UDP payload, capture time) of each UDP packet."""
+    # scapy is imported here, not with the module: it costs half a second and 40 MB, which
+    # every `soc` command would pay for a format few runs use.
+    from scapy.error import Scapy_Exception
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.utils import PcapReader
+
     try:
         reader = PcapReader(str(path))
     except Scapy_Exception as exc:

@@ -25,11 +25,11 @@ from soc import __version__
 from soc.config import Settings, load_settings
 from soc.errors import ConfigError, InventoryError, SocError
 from soc.events import RawRecord, unflatten
+from soc.inventory import open_inventory
 from soc.logs import configure_logging, redact_url
-from soc.pipeline import IngestSummary
+from soc.pipeline import IngestSummary, build_pipeline
 from soc.progress import Progress
 from soc.runtime import tune_for_throughput
-from soc.service import build_pipeline, open_inventory, serve
 from soc.store import Collection, Query, open_store
 from soc.store.query import parse_filter, time_bound
 from soc.timeutil import utcnow
@@ -134,6 +134,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the service brings the listeners' libraries (uvicorn, asyncssh, scapy's
+    # capture), which the other commands do without.
+    from soc.service import serve
+
     settings = _settings(args)
     tune_for_throughput()
     serve(settings)

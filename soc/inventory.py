@@ -7,18 +7,24 @@ tiers (province, commune/ward), and nothing here assumes any chain of levels.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from soc.errors import InventoryError
 from soc.yamlfile import YamlFileError, describe_location, load_yaml
+
+if TYPE_CHECKING:
+    from soc.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -160,8 +166,8 @@ class Inventory:
 
         asset.* and organization.* come from the host name, else from the first of host.ip,
         source.ip and destination.ip that the inventory knows: for a flow, that is its inside
-        end. source.organization.* and destination.organization.* name each end's agency, and
-        network.direction says how the connection crosses the province's networks.
+        end. source.organization.id and destination.organization.id name each end's agency,
+        and network.direction says how the connection crosses the province's networks.
         """
         ref = None
         host = event.get("host.name")
@@ -191,16 +197,18 @@ class Inventory:
             event["organization.name"] = agency.name
 
     def _tag_ends(self, event: dict[str, Any]) -> dict[str, Agency | None]:
-        """source/destination.organization.* and network.direction; the agencies found, by
+        """source/destination.organization.id and network.direction; the agencies found, by
         address."""
         source, destination = event.get("source.ip"), event.get("destination.ip")
         if source.__class__ is not str or destination.__class__ is not str:
             return {}
         inside = self.agency_for_ip(source), self.agency_for_ip(destination)
-        for end, agency in zip(("source", "destination"), inside, strict=True):
-            if agency is not None:
-                event[f"{end}.organization.id"] = agency.id
-                event[f"{end}.organization.name"] = agency.name
+        # Ids only at the ends: the names are the inventory's (the event's own agency keeps its
+        # name in organization.name), and two more names per flow made events a fifth larger.
+        if inside[0] is not None:
+            event["source.organization.id"] = inside[0].id
+        if inside[1] is not None:
+            event["destination.organization.id"] = inside[1].id
         if "network.direction" not in event:
             event["network.direction"] = _direction(*inside)
         return {source: inside[0], destination: inside[1]}
@@ -224,6 +232,19 @@ def _addresses(event: dict[str, Any]) -> list[str]:
         if value.__class__ is str:
             found.append(value)
     return found
+
+
+DEFAULT_INVENTORY = "inventory.yaml"
+
+
+def open_inventory(settings: Settings) -> Inventory:
+    """The configured inventory; with none configured and no ./inventory.yaml, an empty one."""
+    path = settings.resolve(settings.inventory)
+    if not path.exists() and str(settings.inventory) == DEFAULT_INVENTORY:
+        log.warning("no inventory file: events will not be tagged with agencies",
+                    extra={"path": str(path)})
+        return Inventory.empty()
+    return load_inventory(path)
 
 
 def load_inventory(path: Path) -> Inventory:

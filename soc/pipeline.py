@@ -20,6 +20,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+from soc.config import Settings
 from soc.errors import NormaliseError
 from soc.events import EventNormaliser, RawRecord, record_id
 from soc.inventory import Inventory
@@ -179,6 +180,13 @@ def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
         # One line per batch, not per record: a file of garbage must not flood the log.
         log.warning("dead-lettered %d of %d records", dead, tally.records,
                     extra=tally.first_dead)
+
+
+def build_pipeline(settings: Settings, store: Store, inventory: Inventory) -> Pipeline:
+    """The pipeline soc.yaml describes, over a store and an inventory."""
+    normaliser = EventNormaliser(settings.zone(), settings.pipeline.max_future)
+    return Pipeline(store, normaliser, inventory, batch_size=settings.pipeline.batch_size,
+                    commit_size=settings.pipeline.commit_size)
 
 
 def dead_letter(record: RawRecord, reason: str, kind: str, now: datetime) -> dict[str, Any]:

@@ -19,33 +19,15 @@ from collectors.pcap import LiveCapture
 from collectors.sftp import schedule_sftp_pulls
 from collectors.syslog import SyslogServer
 from soc.config import Settings, parse_address
-from soc.events import EventNormaliser
-from soc.inventory import Inventory, load_inventory
+from soc.inventory import Inventory, open_inventory
 from soc.logs import redact_url
-from soc.pipeline import Pipeline
+from soc.pipeline import Pipeline, build_pipeline
 from soc.scheduler import Scheduler
 from soc.sources import SourceRegistry
 from soc.store import Store, open_store
 from soc.streaming import StreamIngest
 
 log = logging.getLogger(__name__)
-DEFAULT_INVENTORY = "inventory.yaml"
-
-
-def open_inventory(settings: Settings) -> Inventory:
-    """The configured inventory; with none configured and no ./inventory.yaml, an empty one."""
-    path = settings.resolve(settings.inventory)
-    if not path.exists() and str(settings.inventory) == DEFAULT_INVENTORY:
-        log.warning("no inventory file: events will not be tagged with agencies",
-                    extra={"path": str(path)})
-        return Inventory.empty()
-    return load_inventory(path)
-
-
-def build_pipeline(settings: Settings, store: Store, inventory: Inventory) -> Pipeline:
-    normaliser = EventNormaliser(settings.zone(), settings.pipeline.max_future)
-    return Pipeline(store, normaliser, inventory, batch_size=settings.pipeline.batch_size,
-                    commit_size=settings.pipeline.commit_size)
 
 
 def serve(settings: Settings) -> None:

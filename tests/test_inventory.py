@@ -83,7 +83,8 @@ def test_a_direction_the_source_gave_is_kept(example: Inventory) -> None:
             "network.direction": "ingress"}
     example.tag(flow)
     assert flow["network.direction"] == "ingress"
-    assert flow["destination.organization.name"] == example.agencies["000.00.02.H45"].name
+    assert flow["destination.organization.id"] == "000.00.02.H45"
+    assert "destination.organization.name" not in flow  # the inventory has it
 
 
 def test_thousands_of_networks() -> None:

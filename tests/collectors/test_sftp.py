@@ -28,9 +28,8 @@ from collectors.sftp import PullSummary, SftpError, SftpPuller, schedule_sftp_pu
 from soc.config import Settings, SftpSourceSettings, load_settings
 from soc.errors import ConfigError
 from soc.inventory import Inventory
-from soc.pipeline import Pipeline
+from soc.pipeline import Pipeline, build_pipeline
 from soc.scheduler import Scheduler
-from soc.service import build_pipeline
 from soc.sources import SourceRegistry
 from soc.store import Collection, Store, open_store
 from soc.store.query import Query
@@ -360,7 +359,7 @@ from pathlib import Path
 from collectors.sftp import SftpPuller
 from soc.config import Settings, SftpSourceSettings
 from soc.inventory import Inventory
-from soc.service import build_pipeline
+from soc.pipeline import build_pipeline
 from soc.store import open_store
 server = SftpSourceSettings.model_validate(json.loads(sys.argv[1]))
 settings = Settings(base_dir=Path(sys.argv[2]))
