@@ -37,6 +37,7 @@ from soc.sources import SourceCounters, SourceRegistry
 from soc.store import Collection, Query, Store, open_store
 from soc.streaming import StreamIngest
 from soc.timeutil import load_zone, parse_duration
+from tests.collectors.streaming import stream_ingest
 
 EXPORT = 1_763_000_000  # 2025-11-13T02:13:20Z, the export time of every datagram here
 VOLATILE = {"event.id", "event.ingested"}
@@ -149,22 +150,16 @@ class Harness:
 @contextlib.asynccontextmanager
 async def listening(tmp_path: Path, started: bool = True, max_queued: int = 100_000,
                     **settings: Any) -> AsyncIterator[Harness]:
-    store = open_store(f"sqlite:///{tmp_path / 'soc.db'}")
-    pipeline = Pipeline(store, EventNormaliser(load_zone("UTC"), parse_duration("1d")),
-                        Inventory.empty(), batch_size=500)
-    ingest = StreamIngest(pipeline, max_queued=max_queued, flush_interval=0.05)
-    server = NetflowServer(NetflowSettings(udp="127.0.0.1:0", **settings), ingest,
-                           SourceRegistry(store))
-    await server.start()
-    if started:
-        ingest.start()
-    try:
-        yield Harness(store, server, ingest)
-    finally:
-        await server.stop()
-        ingest.start()
-        await asyncio.to_thread(ingest.stop)
-        store.close()
+    async with stream_ingest(tmp_path, max_queued) as (store, ingest):
+        server = NetflowServer(NetflowSettings(udp="127.0.0.1:0", **settings), ingest,
+                               SourceRegistry(store))
+        await server.start()
+        if started:
+            ingest.start()
+        try:
+            yield Harness(store, server, ingest)
+        finally:
+            await server.stop()
 
 
 def run(scenario: Any) -> None:

@@ -21,13 +21,10 @@ from cryptography.x509.oid import NameOID
 from collectors import parsers
 from collectors.syslog import SyslogFramer, SyslogServer
 from soc.config import SyslogSettings, TlsListenerSettings
-from soc.events import EventNormaliser
-from soc.inventory import Inventory
-from soc.pipeline import Pipeline
 from soc.sources import SourceRegistry
-from soc.store import Collection, Query, Store, open_store
+from soc.store import Collection, Query, Store
 from soc.streaming import StreamIngest
-from soc.timeutil import load_zone, parse_duration
+from tests.collectors.streaming import stream_ingest
 
 
 @pytest.mark.parametrize(("chunks", "expected"), [
@@ -94,22 +91,16 @@ class Harness:
 @asynccontextmanager
 async def listening(tmp_path: Path, settings: SyslogSettings, started: bool = True,
                     max_queued: int = 100_000) -> AsyncIterator[Harness]:
-    store = open_store(f"sqlite:///{tmp_path / 'soc.db'}")
-    pipeline = Pipeline(store, EventNormaliser(load_zone("UTC"), parse_duration("1d")),
-                        Inventory.empty(), batch_size=500)
-    ingest = StreamIngest(pipeline, max_queued=max_queued, flush_interval=0.05)
-    server = SyslogServer(settings, 1 << 16, parsers.get("jsonl"), ingest,
-                          SourceRegistry(store))
-    await server.start()
-    if started:
-        ingest.start()
-    try:
-        yield Harness(store, server, ingest)
-    finally:
-        await server.stop()
-        ingest.start()  # a test that held the pipeline back still drains it
-        await asyncio.to_thread(ingest.stop)
-        store.close()
+    async with stream_ingest(tmp_path, max_queued) as (store, ingest):
+        server = SyslogServer(settings, 1 << 16, parsers.get("jsonl"), ingest,
+                              SourceRegistry(store))
+        await server.start()
+        if started:
+            ingest.start()
+        try:
+            yield Harness(store, server, ingest)
+        finally:
+            await server.stop()
 
 
 def loopback(**extra: object) -> SyslogSettings:
