@@ -233,13 +233,20 @@ class FileTailer:
                                    "size": status.st_size})
                 offset = 0
             handle.seek(offset)
-            data, end, done = self._complete_lines(handle, compressed)
-            if not data:
-                if done:  # a rotated copy of lines already read: never open it again
-                    self.store.set_checkpoint(key, {"offset": offset, "path": str(path),
-                                                    "done": True})
-                return 0
-            return self._ingest(path, source, key, data, offset, end, done)
+            read = 0
+            while True:
+                data, end, done = self._complete_lines(handle, compressed)
+                if not data:
+                    if done:  # a rotated copy of lines already read: never open it again
+                        self.store.set_checkpoint(key, {"offset": offset, "path": str(path),
+                                                        "done": True})
+                    return read
+                read += self._ingest(path, source, key, data, offset, end, done)
+                offset += end
+                # A growing file gives one chunk per poll; a gzip'd one is read to its end
+                # through this handle, as seeking in it again would decompress from the start.
+                if not compressed or done:
+                    return read
 
     def _complete_lines(self, handle: IO[bytes], compressed: bool) -> tuple[bytes, int, bool]:
         """New bytes up to the last newline (a gzip'd file: to its end): (bytes, their length,

@@ -145,6 +145,7 @@ class SyslogServer:
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_protocol: _DatagramReceiver | None = None
         self._connections = 0
+        self._open: dict[asyncio.StreamWriter, asyncio.Task[Any] | None] = {}
 
     async def start(self) -> None:
         """Bind every configured listener; OSError (e.g. address in use) names the address."""
@@ -157,8 +158,16 @@ class SyslogServer:
             await self._start_stream("tls", parse_address(s.tls.listen), self._tls_context())
 
     async def stop(self) -> None:
+        """Stop listening, end the open connections (keeping their unfinished frames) and wait
+        for their handlers, so nothing arrives after the pipeline has been told to stop."""
         for server in self._servers:
             server.close()
+        handlers = list(self._open.values())
+        for writer in list(self._open):
+            writer.close()
+        if handlers:
+            await asyncio.wait([h for h in handlers if h is not None], timeout=10)
+        for server in self._servers:
             await server.wait_closed()
         if self._udp is not None:
             self._udp.close()
@@ -210,23 +219,32 @@ class SyslogServer:
         connection = f"{utcnow().timestamp():.6f}-{self._connections}"
         stream = _FrameStream(self, kind, peer, connection, counters)
         framer = SyslogFramer(self.max_record_bytes)
+        self._open[writer] = asyncio.current_task()
+        try:
+            if await self._read_frames(reader, stream, framer):
+                # However the connection ended, a frame it left unfinished is kept, with the
+                # reason.
+                await stream.submit(framer.close())
+        finally:
+            del self._open[writer]
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
+                await writer.wait_closed()
+
+    async def _read_frames(self, reader: asyncio.StreamReader, stream: _FrameStream,
+                           framer: SyslogFramer) -> bool:
+        """Hand the connection's frames over until it ends; False when ingest refused them."""
         idle = self.settings.idle_timeout.total_seconds()
         try:
             while data := await asyncio.wait_for(reader.read(1 << 16), idle):
                 if not await stream.submit(framer.feed(data)):
-                    return
+                    return False
         except TimeoutError:
-            log.info("syslog connection idle, closed", extra={"peer": address_text(peer)})
+            log.info("syslog connection idle, closed", extra={"peer": stream.peer})
         except (ConnectionError, ssl.SSLError, OSError) as exc:
-            log.warning("syslog connection failed", extra={"peer": address_text(peer),
+            log.warning("syslog connection failed", extra={"peer": stream.peer,
                                                            "reason": str(exc)})
-        try:
-            # However the connection ended, a frame it left unfinished is kept, with the reason.
-            await stream.submit(framer.close())
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
-                await writer.wait_closed()
+        return True
 
     def records(self, frames: Sequence[Frame], source: str, position: str, peer: str,
                 kind: str, counters: SourceCounters) -> list[RawRecord]:

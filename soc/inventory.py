@@ -189,7 +189,7 @@ class Inventory:
             return
         agency = ref.agency if ref else None
         for address in addresses if agency is None else ():
-            agency = ends.get(address) or self.agency_for_ip(address)
+            agency = ends[address] if address in ends else self.agency_for_ip(address)
             if agency is not None:
                 break
         if agency is not None:

@@ -129,9 +129,14 @@ class RunningCollectors:
     async def _poll(self) -> None:
         interval = self.settings.pipeline.poll_interval.total_seconds()
         while True:
-            for tailer in self.tailers:
-                await asyncio.to_thread(tailer.poll)
-            await asyncio.to_thread(self.sources.save)
+            for work in [*(tailer.poll for tailer in self.tailers), self.sources.save]:
+                try:
+                    await asyncio.to_thread(work)
+                except Exception as exc:
+                    # One failing file or a busy store must not end tailing for good.
+                    log.error("periodic collector work failed",
+                              extra={"work": getattr(work, "__qualname__", str(work)),
+                                     "reason": f"{type(exc).__name__}: {exc}"})
             await asyncio.sleep(interval)
 
 

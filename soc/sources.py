@@ -53,6 +53,7 @@ class SourceRegistry:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sources: dict[str, SourceCounters] = {}
+        self._saved: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def source(self, name: str, kind: str) -> SourceCounters:
@@ -67,10 +68,17 @@ class SourceRegistry:
             return counters
 
     def save(self) -> None:
+        """Write the counters that changed since the last save, in one transaction."""
         with self._lock:
             sources = list(self._sources.values())
-        for counters in sources:
-            self.store.set_checkpoint(KEY_PREFIX + counters.name, counters.as_json())
+        changed = [(counters.name, state) for counters in sources
+                   if self._saved.get(counters.name) != (state := counters.as_json())]
+        if not changed:
+            return
+        with self.store.transaction():
+            for name, state in changed:
+                self.store.set_checkpoint(KEY_PREFIX + name, state)
+        self._saved.update(changed)
 
 
 def saved_sources(store: Store) -> list[dict[str, Any]]:

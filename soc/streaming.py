@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
-from soc.errors import StoreError
 from soc.events import RawRecord
 from soc.pipeline import IngestSummary, Pipeline
 
@@ -105,11 +104,14 @@ class StreamIngest:
     def _run(self) -> None:
         try:
             self.summary = self.pipeline.run_batches(self._batches(), self._batch_done)
-        except StoreError as exc:
-            # The pipeline cannot store anything any more (disk full, store gone): refuse
-            # records from now on so collectors count them instead of queueing them forever.
+        except BaseException as exc:
+            # The pipeline cannot go on (the store refused a batch, the writer died, a bug):
+            # refuse records from now on, so collectors count them as dropped instead of
+            # waiting for room that never comes.
             self.error = exc
-            log.error("ingest stopped: the store refused a batch", extra={"reason": str(exc)})
+            log.error("ingest stopped", extra={"reason": f"{type(exc).__name__}: {exc}",
+                                               "discarded": self._queued})
+        finally:
             with self._changed:
                 self._closing = True
                 self._chunks.clear()

@@ -71,3 +71,18 @@ def test_a_full_queue_refuses_offers_and_makes_put_wait(tmp_path: Path) -> None:
     assert not waiting.is_alive()
     assert ingest.stop().stored == 1010
     assert not ingest.offer(records(2000, 1))  # stopped: refused
+
+
+def test_a_pipeline_that_cannot_go_on_refuses_records_from_then_on(tmp_path: Path) -> None:
+    ingest = stream(tmp_path, flush_interval=0.05)
+    ingest.pipeline.store.close()  # every write now fails
+    ingest.start()
+    assert ingest.offer(records(0, 10))
+    deadline = time.monotonic() + 5
+    while ingest.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "the store is closed" in str(ingest.error)
+    assert ingest.depth == 0
+    assert not ingest.offer(records(10, 1))
+    assert not ingest.put(records(10, 1), timeout=1)
+    ingest.stop()

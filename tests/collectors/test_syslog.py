@@ -266,3 +266,23 @@ def test_a_stalled_sender_is_disconnected_and_its_unfinished_frame_kept(tmp_path
                                                "the connection ended after 30")
 
     asyncio.run(scenario())
+
+
+def test_stopping_ends_open_connections_and_keeps_their_unfinished_frame(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with listening(tmp_path, loopback()) as harness:
+            _reader, writer = await asyncio.open_connection(*harness.address("tcp"))
+            writer.write(json_line(1) + b"\n" + b"90 " + json_line(2)[:40])
+            await writer.drain()
+            await harness.settle(1, 1)
+            started = time.monotonic()
+            await harness.server.stop()
+            assert time.monotonic() - started < 3  # not the 10-minute idle timeout
+            await harness.settle(2, 1, Collection.DEAD_LETTERS)
+            letter = harness.store.search(Collection.DEAD_LETTERS, Query()).items[0]
+            assert letter["error.message"] == ("frame cut short: the octet count says 90 bytes, "
+                                               "the connection ended after 40")
+            writer.close()
+
+    asyncio.run(scenario())

@@ -148,3 +148,15 @@ def test_a_killed_tailer_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
             pass
         assert store.count(Collection.EVENTS, Query()) == 60_000
         assert messages(store) == expected("a", range(60_000))
+
+
+def test_a_large_gzipped_file_is_read_in_one_pass(tmp_path: Path, sqlite_store: Store) -> None:
+    content = b"".join(line(n) for n in range(25_000))  # 1.5 MB: two chunks of at most 1 MiB
+    assert len(content) > 1 << 20
+    (tmp_path / "big.log.1.gz").write_bytes(gzip.compress(content))
+    tail = tailer(sqlite_store, tmp_path / "big.log*")
+    assert tail.poll() == 25_000  # both chunks in one pass of one decompression
+    assert tail.poll() == 0
+    assert len(messages(sqlite_store)) == 25_000
+    (done,) = sqlite_store.checkpoints("tail:").values()
+    assert (done["offset"], done["done"]) == (len(content), True)
