@@ -32,6 +32,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
 FINGERPRINT_BYTES = 4096
+# A file renamed away by rotation is read on until it has not grown for this many polls.
+FINISH_POLLS = 60
 
 
 def open_log(path: Path) -> IO[bytes]:
@@ -175,6 +177,8 @@ class FileTailer:
         self.observer = observer
         self.max_read_bytes = max(max_read_bytes, max_record_bytes + 1)
         self._followed: dict[tuple[int, int], Path] = {}  # (device, inode) → last path seen
+        # Renamed files being finished: (device, inode) → (size last seen, polls unchanged).
+        self._quiet: dict[tuple[int, int], tuple[int, int]] = {}
         self._parsers: dict[str, Parser] = {}  # by checkpoint key
 
     def poll(self) -> int:
@@ -193,24 +197,45 @@ class FileTailer:
         return read
 
     def _renamed(self, matched: set[Path]) -> list[Path]:
-        """Where followed files went if they no longer stand at their path (rename rotation)."""
+        """Followed files that no longer match the pattern (renamed by rotation): they are
+        read on until they have not grown for FINISH_POLLS polls, as the program writing them
+        may take a while to reopen its log (until logrotate's postrotate signal, say)."""
         found = []
-        for (device, inode), path in list(self._followed.items()):
+        for identity, path in list(self._followed.items()):
             try:
-                same = os.stat(path)
-                if (same.st_dev, same.st_ino) == (device, inode):
-                    continue
+                status = os.stat(path)
+                moved = (status.st_dev, status.st_ino) != identity
             except FileNotFoundError:
-                pass
-            del self._followed[(device, inode)]
-            with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
-                for entry in entries:
-                    status = entry.stat(follow_symlinks=False)
-                    if (status.st_dev, status.st_ino) == (device, inode):
-                        if Path(entry.path) not in matched:
-                            found.append(Path(entry.path))
-                        break
+                moved = True
+            if not moved and path in matched:
+                continue  # still where the pattern finds it
+            if moved:
+                path = self._find(path.parent, identity)
+                if path is None:  # deleted
+                    del self._followed[identity]
+                    self._quiet.pop(identity, None)
+                    continue
+                status = os.stat(path)
+            size, polls = self._quiet.get(identity, (-1, 0))
+            polls = polls + 1 if status.st_size == size else 0
+            if polls >= FINISH_POLLS:
+                del self._followed[identity]
+                self._quiet.pop(identity, None)
+                continue
+            self._quiet[identity] = (status.st_size, polls)
+            if path not in matched:
+                found.append(path)
         return found
+
+    @staticmethod
+    def _find(folder: Path, identity: tuple[int, int]) -> Path | None:
+        """The file in `folder` with that (device, inode), if any."""
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                status = entry.stat(follow_symlinks=False)
+                if (status.st_dev, status.st_ino) == identity:
+                    return Path(entry.path)
+        return None
 
     def _follow(self, path: Path) -> int:
         with open_log(path) as handle:

@@ -79,13 +79,16 @@ class Batch:
 class Pipeline:
     def __init__(self, store: Store, normaliser: EventNormaliser, inventory: Inventory,
                  batch_size: int = 500, commit_size: int = 20_000,
-                 detector: Detector | None = None) -> None:
+                 detector: Detector | None = None, writer_process: bool = True) -> None:
         self.store = store
         self.normaliser = normaliser
         self.inventory = inventory
         self.batch_size = batch_size
         self.commit_size = commit_size
         self.detector = detector
+        # Off for short, frequent runs (a tailed file's new lines each poll), where starting
+        # a process would cost more than the overlap gains.
+        self.writer_process = writer_process
 
     def run(self, records: Iterable[RawRecord],
             on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
@@ -109,7 +112,7 @@ class Pipeline:
         try:
             for number, raw in enumerate(batches):
                 batch = self.prepare(raw)
-                if number == 0 or not self.store.shareable:
+                if number == 0 or not self.writer_process or not self.store.shareable:
                     _count(batch.tally, self._write(batch), summary)
                 else:
                     writer = writer or StoreWriterProcess(self.store.url, self.commit_size)
@@ -182,11 +185,12 @@ def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
                     extra=tally.first_dead)
 
 
-def build_pipeline(settings: Settings, store: Store, inventory: Inventory) -> Pipeline:
+def build_pipeline(settings: Settings, store: Store, inventory: Inventory,
+                   writer_process: bool = True) -> Pipeline:
     """The pipeline soc.yaml describes, over a store and an inventory."""
     normaliser = EventNormaliser(settings.zone(), settings.pipeline.max_future)
     return Pipeline(store, normaliser, inventory, batch_size=settings.pipeline.batch_size,
-                    commit_size=settings.pipeline.commit_size)
+                    commit_size=settings.pipeline.commit_size, writer_process=writer_process)
 
 
 def dead_letter(record: RawRecord, reason: str, kind: str, now: datetime) -> dict[str, Any]:

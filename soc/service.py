@@ -82,6 +82,8 @@ class RunningCollectors:
         self.settings = settings
         self.sources = sources
         limit = int(settings.pipeline.max_record_bytes)
+        # A poll's new lines are few: stored in this process, not through a writer process.
+        tailing = build_pipeline(settings, store, pipeline.inventory, writer_process=False)
         syslog = settings.collectors.syslog
         self.syslog = (SyslogServer(syslog, limit, parsers.get(syslog.format), ingest, sources)
                        if syslog.udp or syslog.tcp or syslog.tls else None)
@@ -93,7 +95,7 @@ class RunningCollectors:
                         name=f"capture:{capture.interface}")
             for capture in settings.collectors.capture]
         self.tailers = [
-            FileTailer(source.path, parsers.get(source.format), pipeline, store,
+            FileTailer(source.path, parsers.get(source.format), tailing, store,
                        sources.source(f"file:{source.path}", "file"), limit)
             for source in settings.collectors.files]
         self._periodic: asyncio.Task[None] | None = None

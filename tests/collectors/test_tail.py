@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from collectors import parsers
-from collectors.files import FileTailer
+from collectors.files import FINISH_POLLS, FileTailer
 from soc.events import EventNormaliser
 from soc.inventory import Inventory
 from soc.pipeline import Pipeline
@@ -160,3 +160,24 @@ def test_a_large_gzipped_file_is_read_in_one_pass(tmp_path: Path, sqlite_store: 
     assert len(messages(sqlite_store)) == 25_000
     (done,) = sqlite_store.checkpoints("tail:").values()
     assert (done["offset"], done["done"]) == (len(content), True)
+
+
+def test_a_renamed_file_is_read_on_until_its_writer_lets_go(tmp_path: Path,
+                                                            sqlite_store: Store) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(line(0))
+    tail = tailer(sqlite_store, log)
+    assert tail.poll() == 1
+    rotated = tmp_path / "access.log.1"
+    log.rename(rotated)
+    log.write_bytes(line(0, "b"))
+    assert tail.poll() == 1  # the new file; the renamed one has nothing new yet
+    with rotated.open("ab") as late:  # the program has not reopened its log yet
+        late.write(line(1) + line(2))
+    assert tail.poll() == 2
+    for _ in range(FINISH_POLLS):
+        tail.poll()
+    with rotated.open("ab") as much_later:
+        much_later.write(line(3))
+    assert tail.poll() == 0  # quiet for FINISH_POLLS polls: let go
+    assert messages(sqlite_store) == [*expected("a", range(3)), "b 0"]
