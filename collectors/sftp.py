@@ -13,26 +13,24 @@ is read again from its start. Gzip'd files (rotated copies) are read whole, once
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
-import io
 import logging
 import os
 import re
-import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import asyncssh
 from asyncssh.constants import FILEXFER_TYPE_REGULAR
 
 from collectors import parsers
 from collectors.files import FINGERPRINT_BYTES, GZIP_MAGIC, content_source, read_stream
+from collectors.sftp_remote import FileChangedError, Loop, RemoteStream, SftpError
 from soc.config import Settings, SftpSourceSettings
 from soc.errors import ConfigError, SocError
 from soc.pipeline import IngestSummary, Pipeline
@@ -41,7 +39,6 @@ from soc.sources import SourceCounters, SourceRegistry
 from soc.store import Store
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 GLOB = re.compile(r"[*?\[]")
 # The last complete line is looked for backwards from the end in steps of this size.
@@ -49,16 +46,9 @@ TAIL_STEP = 64 * 1024
 # Bytes before the saved offset that must read the same for a pull to go on from there.
 TAIL_CHECK_BYTES = 1024
 
-
-class SftpError(SocError):
-    """A pull from one server failed as a whole: connection, host key, login or timeout."""
-
-
-class _FileChangedError(Exception):
-    """The remote file lost bytes while it was being read: it is read again next pull."""
-
-
 NO_SUCH_FILE = (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath)
+# SftpError lives with the loop that raises it on a timeout; callers import it from here.
+__all__ = ["PullSummary", "SftpError", "SftpPuller", "schedule_sftp_pulls"]
 
 
 @dataclass
@@ -124,7 +114,7 @@ class SftpPuller:
         summary = PullSummary(self.server.label)
         started = time.monotonic()
         keys, password = self._credentials()
-        loop = _Loop(self.timeout, self.where)
+        loop = Loop(self.timeout, self.where)
         try:
             connection, sftp = loop.run(self._connect(keys, password),
                                         "connecting and logging in")
@@ -203,7 +193,7 @@ class SftpPuller:
 
     # -- files ---------------------------------------------------------------------------------
 
-    def _paths(self, loop: _Loop, sftp: asyncssh.SFTPClient,
+    def _paths(self, loop: Loop, sftp: asyncssh.SFTPClient,
                summary: PullSummary) -> list[str]:
         """The configured paths, globs expanded to the regular files they match, each once."""
         paths: list[str] = []
@@ -227,7 +217,7 @@ class SftpPuller:
         summary.missing += 1
         log.warning("remote file missing", extra={"server": self.server.label, "path": path})
 
-    def _pull_file(self, loop: _Loop, sftp: asyncssh.SFTPClient, path: str, pipeline: Pipeline,
+    def _pull_file(self, loop: Loop, sftp: asyncssh.SFTPClient, path: str, pipeline: Pipeline,
                    summary: PullSummary) -> None:
         try:
             remote = loop.run(sftp.open(path, "rb"), f"opening {path}")
@@ -239,7 +229,7 @@ class SftpPuller:
             self._missing(path, summary)
         except asyncssh.SFTPError as exc:
             self._not_read(path, exc.reason, summary)
-        except (_FileChangedError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        except (FileChangedError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
             self._not_read(path, f"changed while being read ({exc}); read again next pull",
                            summary)
 
@@ -248,12 +238,12 @@ class SftpPuller:
         log.warning("remote file not read", extra={"server": self.server.label, "path": path,
                                                    "reason": reason})
 
-    def _read_file(self, loop: _Loop, remote: asyncssh.SFTPClientFile, path: str,
+    def _read_file(self, loop: Loop, remote: asyncssh.SFTPClientFile, path: str,
                    pipeline: Pipeline, summary: PullSummary) -> None:
         key = self.checkpoint_key(path)
         saved = self.store.get_checkpoint(key)
         size = loop.run(remote.stat(), f"reading the size of {path}").size or 0
-        head = _RemoteStream(loop, remote, path, 0, min(size, FINGERPRINT_BYTES)).readall()
+        head = RemoteStream(loop, remote, path, 0, min(size, FINGERPRINT_BYTES)).readall()
         compressed = head.startswith(GZIP_MAGIC)
         if compressed:
             with self._gunzip(loop, remote, path, size) as first:
@@ -277,7 +267,7 @@ class SftpPuller:
             if end <= start:
                 summary.unchanged += 1
                 return
-            stream = _RemoteStream(loop, remote, path, start, end)
+            stream = RemoteStream(loop, remote, path, start, end)
         source = identity if generation == 0 else f"{identity}#{generation}"
         extra = {"log.file.path": path, **self.observer}
         with stream:
@@ -296,11 +286,11 @@ class SftpPuller:
         self.store.set_checkpoint(key, checkpoint)
 
     @staticmethod
-    def _gunzip(loop: _Loop, remote: asyncssh.SFTPClientFile, path: str,
+    def _gunzip(loop: Loop, remote: asyncssh.SFTPClientFile, path: str,
                 size: int) -> gzip.GzipFile:
-        return gzip.GzipFile(fileobj=_RemoteStream(loop, remote, path, 0, size))
+        return gzip.GzipFile(fileobj=RemoteStream(loop, remote, path, 0, size))
 
-    def _resume(self, loop: _Loop, remote: asyncssh.SFTPClientFile, path: str,
+    def _resume(self, loop: Loop, remote: asyncssh.SFTPClientFile, path: str,
                 saved: dict[str, Any] | None, identity: str, size: int) -> tuple[int, int]:
         """(offset to read from, generation of the file's content) from the last checkpoint."""
         if saved is None:
@@ -320,24 +310,24 @@ class SftpPuller:
         return 0, generation
 
     @staticmethod
-    def _last_line_end(loop: _Loop, remote: asyncssh.SFTPClientFile, path: str, start: int,
+    def _last_line_end(loop: Loop, remote: asyncssh.SFTPClientFile, path: str, start: int,
                        size: int) -> int:
         """The offset just past the last newline in [start, size); `start` when there is none."""
         end = size
         while end > start:
             begin = max(start, end - TAIL_STEP)
-            newline = _RemoteStream(loop, remote, path, begin, end).readall().rfind(b"\n")
+            newline = RemoteStream(loop, remote, path, begin, end).readall().rfind(b"\n")
             if newline >= 0:
                 return begin + newline + 1
             end = begin
         return start
 
 
-def _tail(loop: _Loop, remote: asyncssh.SFTPClientFile, path: str, offset: int) -> str | None:
+def _tail(loop: Loop, remote: asyncssh.SFTPClientFile, path: str, offset: int) -> str | None:
     """A hash of the bytes just before `offset`: when they change, the file was rewritten."""
     if offset == 0:
         return None
-    data = _RemoteStream(loop, remote, path, max(0, offset - TAIL_CHECK_BYTES), offset).readall()
+    data = RemoteStream(loop, remote, path, max(0, offset - TAIL_CHECK_BYTES), offset).readall()
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
@@ -345,69 +335,6 @@ async def _close(connection: asyncssh.SSHClientConnection) -> None:
     connection.close()
     await connection.wait_closed()
 
-
-class _Loop:
-    """An asyncio loop on a thread of its own: asyncssh speaks asyncio, the pipeline does not.
-
-    The pull runs in the caller's thread and hands each SFTP step to the loop, with a timeout.
-    """
-
-    def __init__(self, timeout: float, where: str) -> None:
-        self.timeout = timeout
-        self.where = where
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="soc-sftp",
-                                        daemon=True)
-        self._thread.start()
-
-    def run(self, step: Awaitable[T], doing: str) -> T:
-        """The result of `step`; SftpError when it takes longer than the timeout."""
-        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(step, self.timeout),
-                                                  self._loop)
-        try:
-            return future.result()
-        except TimeoutError:
-            raise SftpError(f"{self.where}: {doing}: no answer within {self.timeout:g} s "
-                            f"(timeout)") from None
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-
-class _RemoteStream(io.RawIOBase):
-    """Bytes [start, end) of an open remote file as a blocking stream; one SFTP read per call."""
-
-    def __init__(self, loop: _Loop, remote: asyncssh.SFTPClientFile, path: str, start: int,
-                 end: int) -> None:
-        super().__init__()
-        self._loop, self._remote, self._path = loop, remote, path
-        self._start, self._position, self._end = start, start, end
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position - self._start
-
-    def readinto(self, buffer: Any) -> int:
-        wanted = min(len(buffer), self._end - self._position)
-        if wanted <= 0:
-            return 0
-        data = self._loop.run(self._remote.read(wanted, self._position), f"reading {self._path}")
-        if not data:
-            raise _FileChangedError(f"ended at byte {self._position}, not {self._end}")
-        buffer[:len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-    def readall(self) -> bytes:
-        # RawIOBase reads 8 KiB per call; the rest of the window in one request is faster.
-        parts = []
-        while part := self.read(self._end - self._position):
-            parts.append(part)
-        return b"".join(parts)
 
 
 def schedule_sftp_pulls(scheduler: Scheduler, settings: Settings, store: Store,
