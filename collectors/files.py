@@ -247,7 +247,10 @@ class FileTailer:
             status = os.fstat(handle.fileno()) if not compressed else os.stat(path)
             if not compressed:
                 self._followed[(status.st_dev, status.st_ino)] = path
-            key = "tail:" + source.removeprefix("log:")
+            # The inode too: two files whose first lines agree keep checkpoints of their own.
+            # (A gzip'd copy of lines already read is then read once more; their ids are the
+            # same, so it stores nothing.)
+            key = (f"tail:{source.removeprefix('log:')}:{status.st_dev}:{status.st_ino}")
             saved = self.store.get_checkpoint(key) or {}
             if saved.get("done"):
                 return 0

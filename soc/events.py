@@ -199,7 +199,8 @@ class EventNormaliser:
             # A time read off the clock (a line with none of its own) must stay out of the id
             # of a positioned record, or re-reading the file would store it again.
             timed = (stated is not None and stated != "") or record.position is None
-            event["event.id"] = record_id(record, now, moment if timed else None)
+            event["event.id"] = (record_id(record, now, moment) if timed
+                                 else untimed_record_id(record))
         event["event.ingested"] = ingested or format_timestamp(now)
         _check_shapes(event)
         return event
@@ -227,6 +228,16 @@ def record_id(record: RawRecord, now: datetime, moment: datetime | None = None) 
         return file_event_id(record.source, record.position, moment)
     received = record.received or now
     return stream_event_id(record.source, received, record.raw, moment or received)
+
+
+def untimed_record_id(record: RawRecord) -> str:
+    """The id of a positioned record with no time of its own: its source, position and bytes.
+
+    With no time in front, two different files whose first lines agree (the same content
+    identity) would give equal ids at equal offsets; the line's own bytes keep them apart,
+    while a copy of the same file still gives the same ids.
+    """
+    return _event_id(None, f"{record.source}\x00{record.position}\x00".encode() + record.raw)
 
 
 def _check_shapes(event: dict[str, Any]) -> None:
