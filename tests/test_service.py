@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ip_command
 
 
 def free_port() -> int:
@@ -105,3 +105,44 @@ def wait_for_events(path: Path, count: int) -> set[tuple[str, str | None, str | 
                 break
         time.sleep(0.1)
     return set(rows)
+
+
+def test_serve_captures_live_traffic_on_a_mirror_interface(
+        tmp_path: Path, namespaces: tuple[str, str]) -> None:
+    """`soc serve` in namespace a captures on veth-a; a refused connection from b is a flow."""
+    inside, outside = namespaces
+    assert ip_command("-n", inside, "link", "set", "lo", "up").returncode == 0
+    config = tmp_path / "soc.yaml"
+    config.write_text(f"store: {{url: 'sqlite:///var/soc.db'}}\ninventory: "
+                      f"{ROOT / 'inventory.yaml'}\napi: {{listen: '127.0.0.1:{free_port()}'}}\n"
+                      f"collectors:\n  syslog: {{udp: null, tcp: null}}\n"
+                      f"  netflow: {{udp: null}}\n  capture: [{{interface: veth-a}}]\n"
+                      f"pipeline: {{flush_interval: 50ms}}\nlog: {{format: json}}\n",
+                      encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
+    server = subprocess.Popen(["ip", "netns", "exec", inside, sys.executable, "-m", "soc.cli",
+                               "serve", "--config", str(config)], stderr=subprocess.PIPE,
+                              env=env, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (tmp_path / "var" / "soc.db").exists():
+            time.sleep(0.1)
+        time.sleep(1.5)  # the capture socket opens after the store
+        knock = ("import socket\ns = socket.socket()\ns.settimeout(3)\n"
+                 "s.bind(('10.99.0.2', 40404))\n"
+                 "try:\n    s.connect(('10.99.0.1', 9))\nexcept OSError:\n    pass\n")
+        sent = subprocess.run(["ip", "netns", "exec", outside, sys.executable, "-c", knock],
+                              capture_output=True, text=True, timeout=30, check=False)
+        assert sent.returncode == 0, sent.stderr
+        time.sleep(2)  # closed flows are handed over every second
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+    with sqlite3.connect(tmp_path / "var" / "soc.db") as db:
+        flows = db.execute("SELECT source_ip, destination_ip, json_extract(doc, "
+                           "'$.\"destination.port\"'), json_extract(doc, "
+                           "'$.\"flow.end_reason\"') FROM events WHERE event_dataset = "
+                           "'network.flow' AND json_extract(doc, '$.\"network.transport\"') "
+                           "= 'tcp'").fetchall()
+    assert flows == [("10.99.0.2", "10.99.0.1", 9, "rst")]

@@ -618,40 +618,11 @@ LIVE = textwrap.dedent("""
 """)
 
 
-def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def namespaces() -> Any:
-    """Two network namespaces joined by a veth pair (10.99.0.1 ↔ 10.99.0.2), or a skip."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("live capture needs root and iproute2 to make its own network namespace")
-    a, b = f"soc-cap-a-{os.getpid()}", f"soc-cap-b-{os.getpid()}"
-    made = _ip("netns", "add", a)
-    if made.returncode:
-        pytest.skip(f"cannot create a network namespace here: {made.stderr.strip()}")
-    try:
-        for step in (["netns", "add", b],
-                     ["link", "add", "veth-a", "netns", a, "type", "veth", "peer", "name",
-                      "veth-b", "netns", b],
-                     ["-n", a, "addr", "add", "10.99.0.1/24", "dev", "veth-a"],
-                     ["-n", b, "addr", "add", "10.99.0.2/24", "dev", "veth-b"],
-                     ["-n", a, "link", "set", "veth-a", "up"],
-                     ["-n", b, "link", "set", "veth-b", "up"]):
-            done = _ip(*step)
-            if done.returncode:
-                pytest.skip(f"cannot set up a veth pair here: {done.stderr.strip()}")
-        yield a
-    finally:
-        _ip("netns", "del", a)
-        _ip("netns", "del", b)
-
-
-def test_live_capture_on_a_veth_in_a_namespace(tmp_path: Path, namespaces: str) -> None:
+def test_live_capture_on_a_veth_in_a_namespace(tmp_path: Path,
+                                               namespaces: tuple[str, str]) -> None:
     script = tmp_path / "live.py"
     script.write_text(LIVE, encoding="utf-8")
-    done = subprocess.run(["ip", "netns", "exec", namespaces, sys.executable, str(script),
+    done = subprocess.run(["ip", "netns", "exec", namespaces[0], sys.executable, str(script),
                            str(tmp_path / "soc.db"), "veth-a"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -673,7 +644,8 @@ def test_live_capture_on_a_veth_in_a_namespace(tmp_path: Path, namespaces: str) 
     assert result["counters"]["dropped"] == 0
 
 
-def test_live_capture_refuses_a_bad_filter_or_a_missing_interface(namespaces: str) -> None:
+def test_live_capture_refuses_a_bad_filter_or_a_missing_interface(
+        namespaces: tuple[str, str]) -> None:
     script = ("from collectors.pcap import LiveCapture\n"
               "from soc.sources import SourceCounters\n"
               "for interface, bpf in (('veth-a', 'port ((('), ('nowhere0', None)):\n"
@@ -681,7 +653,7 @@ def test_live_capture_refuses_a_bad_filter_or_a_missing_interface(namespaces: st
               "        LiveCapture(interface, bpf, None, SourceCounters('c', 'capture')).start()\n"
               "    except Exception as exc:\n"
               "        print(type(exc).__name__, exc)\n")
-    done = subprocess.run(["ip", "netns", "exec", namespaces, sys.executable, "-c", script],
+    done = subprocess.run(["ip", "netns", "exec", namespaces[0], sys.executable, "-c", script],
                           capture_output=True, text=True, timeout=60, check=False)
     refused = done.stdout.splitlines()
     assert refused[0] == ("ConfigError collectors.capture: BPF filter 'port (((' on veth-a: "
