@@ -1,8 +1,8 @@
 """Long-running ingest: collectors hand records to a bounded queue; a thread cuts them into
 batches by size or age and runs those through the pipeline.
 
-The queue is the backpressure point. A collector that can wait (TCP, file tail, SFTP) waits
-for room, so a sender that outpaces the store is slowed down instead of buffered without end; a
+The queue is the backpressure point. A collector that can wait (a TCP connection) waits for
+room, so a sender that outpaces the store is slowed down instead of buffered without end; a
 collector that cannot (UDP) is told the records did not fit, and counts them as dropped.
 """
 
@@ -60,23 +60,9 @@ class StreamIngest:
             self._append(records)
             return True
 
-    def put(self, records: Sequence[RawRecord], timeout: float | None = None) -> bool:
-        """Queue records, waiting for room; False when it did not come within `timeout`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            while not self._closing and self._queued and (
-                    self._queued + len(records) > self.max_queued):
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
-            if self._closing:
-                return False
-            self._append(records)
-            return True
-
     async def put_async(self, records: Sequence[RawRecord]) -> bool:
-        """`put` for the event loop: waits for room without blocking the loop."""
+        """Queue records, waiting for room without blocking the loop; False when the ingest
+        has stopped (then nothing was queued)."""
         if self.offer(records):
             return True
         while not self._closing:

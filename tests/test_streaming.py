@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from pathlib import Path
 
@@ -56,19 +56,20 @@ def test_batches_are_cut_at_batch_size_and_stop_drains_everything(tmp_path: Path
     assert ingest.pipeline.store.count(Collection.EVENTS, Query()) == 1050
 
 
-def test_a_full_queue_refuses_offers_and_makes_put_wait(tmp_path: Path) -> None:
+def test_a_full_queue_refuses_offers_and_makes_put_async_wait(tmp_path: Path) -> None:
     ingest = stream(tmp_path, max_queued=1000)
     assert ingest.offer(records(0, 1000))
     assert not ingest.offer(records(1000, 1))
     assert ingest.depth == 1000
-    assert not ingest.put(records(1000, 1), timeout=0.2)  # nothing drains: the wait times out
-    waiting = threading.Thread(target=ingest.put, args=(records(1000, 10),))
-    waiting.start()
-    time.sleep(0.2)
-    assert waiting.is_alive()  # blocked until the pipeline makes room
-    ingest.start()
-    waiting.join(10)
-    assert not waiting.is_alive()
+
+    async def scenario() -> None:
+        waiting = asyncio.create_task(ingest.put_async(records(1000, 10)))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # nothing drains: it waits
+        ingest.start()
+        assert await asyncio.wait_for(waiting, 10)  # the pipeline made room
+
+    asyncio.run(scenario())
     assert ingest.stop().stored == 1010
     assert not ingest.offer(records(2000, 1))  # stopped: refused
 
@@ -84,5 +85,5 @@ def test_a_pipeline_that_cannot_go_on_refuses_records_from_then_on(tmp_path: Pat
     assert "the store is closed" in str(ingest.error)
     assert ingest.depth == 0
     assert not ingest.offer(records(10, 1))
-    assert not ingest.put(records(10, 1), timeout=1)
+    assert not asyncio.run(ingest.put_async(records(10, 1)))
     ingest.stop()
