@@ -1,4 +1,4 @@
-"""The `soc` command line: serve, ingest, events search|count, config check, version.
+"""The `soc` command line: serve, ingest, events|alerts search|count, rules, config check, version.
 
 Errors are one line on stderr and a non-zero exit: 2 for bad usage or configuration, 1 for
 anything else that stopped the work.
@@ -9,30 +9,25 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
 from collectors import parsers
-from collectors.evtx import is_evtx, read_evtx
-from collectors.files import read_file, read_stream
-from collectors.netflow import read_netflow_capture
-from collectors.pcap import is_capture, read_capture
+from collectors.inputs import FILE_FORMATS, read_paths
 from soc import __version__
 from soc.config import Settings, load_settings
 from soc.errors import ConfigError, InventoryError, SocError
-from soc.events import RawRecord, unflatten
+from soc.events import unflatten
 from soc.inventory import open_inventory
 from soc.logs import configure_logging, redact_url
 from soc.pipeline import IngestSummary, build_pipeline
 from soc.progress import Progress
+from soc.rule_commands import add_rule_commands
 from soc.runtime import tune_for_throughput
 from soc.store import Collection, Query, open_store
 from soc.store.query import parse_filter, time_bound
-from soc.timeutil import utcnow
 
 log = logging.getLogger("soc.cli")
 
@@ -92,20 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="end with a JSON summary line")
     ingest.set_defaults(run=_ingest)
 
-    events = commands.add_parser("events", help="search and count stored events")
-    event_commands = events.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    search = event_commands.add_parser("search", parents=[common], help="list matching events")
-    _add_query_arguments(search)
-    search.add_argument("--sort", default="@timestamp", help="field to sort by")
-    search.add_argument("--order", choices=("asc", "desc"), default="desc")
-    search.add_argument("--limit", type=int, default=20, help="events to show (default 20)")
-    search.add_argument("--json", action="store_true", help="one JSON event per line")
-    search.set_defaults(run=_events_search)
-    count = event_commands.add_parser("count", parents=[common], help="count matching events")
-    _add_query_arguments(count)
-    count.add_argument("--by", metavar="FIELD", help="count per value of FIELD instead")
-    count.add_argument("--size", type=int, default=10, help="values to show with --by")
-    count.set_defaults(run=_events_count)
+    for collection in (Collection.EVENTS, Collection.ALERTS):
+        _add_document_commands(commands, common, collection)
+    add_rule_commands(commands, common, _settings)
 
     config = commands.add_parser("config", help="configuration")
     config_commands = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -116,6 +100,26 @@ def _parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(run=lambda _args: print(f"soc {__version__}") or 0)
     return parser
+
+
+def _add_document_commands(commands: Any, common: argparse.ArgumentParser,
+                           collection: Collection) -> None:
+    """`soc events|alerts search|count`: the store's query over one collection."""
+    noun = collection.value
+    group = commands.add_parser(noun, help=f"search and count stored {noun}")
+    group_commands = group.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    search = group_commands.add_parser("search", parents=[common], help=f"list matching {noun}")
+    _add_query_arguments(search)
+    search.add_argument("--sort", default="@timestamp", help="field to sort by")
+    search.add_argument("--order", choices=("asc", "desc"), default="desc")
+    search.add_argument("--limit", type=int, default=20, help=f"{noun} to show (default 20)")
+    search.add_argument("--json", action="store_true", help="one JSON document per line")
+    search.set_defaults(run=_search, collection=collection)
+    count = group_commands.add_parser("count", parents=[common], help=f"count matching {noun}")
+    _add_query_arguments(count)
+    count.add_argument("--by", metavar="FIELD", help="count per value of FIELD instead")
+    count.add_argument("--size", type=int, default=10, help="values to show with --by")
+    count.set_defaults(run=_count, collection=collection)
 
 
 def _add_query_arguments(command: argparse.ArgumentParser) -> None:
@@ -145,15 +149,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    # Imported here: pySigma and the rules load in a few hundred ms the other commands save.
+    from rules.engine import build_engine
+
     settings = _settings(args)
     inventory = open_inventory(settings)
     failures: list[str] = []
     progress = Progress(enabled=sys.stderr.isatty())
     tune_for_throughput()
-    records = _records(args.paths, args.format, settings.pipeline.max_record_bytes,
+    records = read_paths(args.paths, args.format, settings.pipeline.max_record_bytes,
                        args.source, failures, progress)
+    engine = build_engine(settings)
     with open_store(settings.store_url()) as store:
-        pipeline = build_pipeline(settings, store, inventory)
+        pipeline = build_pipeline(settings, store, inventory, detector=engine)
         summary = IngestSummary()
         try:
             summary = pipeline.run(records, on_batch=progress.update)
@@ -165,65 +173,14 @@ def _ingest(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _records(paths: list[str], fmt: str, limit: int, source: str, failures: list[str],
-             progress: Progress) -> Iterator[RawRecord]:
-    """The records of every path in turn: line by line through the format's parser, or, for a
-    format of whole binary files (and for such files under auto), through its reader."""
-    for name in paths:
-        progress.start_file(name)
-        # A parser per file: some keep what a file's header said (Zeek's #fields).
-        parser = None if fmt in FILE_FORMATS else parsers.get(fmt)
-        try:
-            if name == "-":
-                if parser is None:
-                    raise OSError(f"{fmt} cannot be read from standard input; give the file")
-                stream_source = f"stdin:{utcnow().isoformat()}"
-                extra = {"observer.name": source, "observer.type": "stdin"}
-                yield from progress.track(
-                    read_stream(sys.stdin.buffer, stream_source, parser, limit, extra))
-                continue
-            path = Path(name)
-            binary = fmt if parser is None else _binary_format(path) if fmt == "auto" else None
-            if binary is not None:
-                yield from progress.track(FILE_FORMATS[binary].read(path, limit, source))
-            else:
-                yield from progress.track(read_file(path, parser, limit, source))
-        except OSError as exc:
-            failures.append(f"{name}: {exc.strerror or exc}")
-
-
-@dataclass(frozen=True)
-class FileFormat:
-    """A format read as whole files (binary), not line by line through a parser."""
-
-    read: Callable[[Path, int, str], Iterator[RawRecord]]
-    # Recognises the format by the file's first bytes, for --format auto; None: never guessed.
-    detect: Callable[[Path], bool] | None
-
-
-FILE_FORMATS: dict[str, FileFormat] = {
-    "evtx": FileFormat(read_evtx, is_evtx),
-    "pcap": FileFormat(read_capture, is_capture),  # pcap and pcapng, plain or gzip'd
-    # A capture of NetFlow/IPFIX export packets looks like any capture: only by --format.
-    "netflow": FileFormat(read_netflow_capture, None),
-}
-
-
-def _binary_format(path: Path) -> str | None:
-    for name, file_format in FILE_FORMATS.items():
-        if file_format.detect is not None and file_format.detect(path):
-            return name
-    return None
-
-
 def _report(summary: IngestSummary, as_json: bool) -> None:
     if as_json:
         print(orjson.dumps(summary.as_json()).decode())
         return
     reasons = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.reasons.items()))
     print(f"read {summary.read}, stored {summary.stored}, duplicates {summary.duplicates}, "
-          f"dead-lettered {summary.dead_lettered}{f' ({reasons})' if reasons else ''} "
-          f"in {summary.seconds:.1f}s")
+          f"dead-lettered {summary.dead_lettered}{f' ({reasons})' if reasons else ''}, "
+          f"alerts {summary.alerts} in {summary.seconds:.1f}s")
 
 
 def _query(args: argparse.Namespace, settings: Settings, **extra: Any) -> Query:
@@ -249,13 +206,14 @@ def _with_store(run: Callable[[argparse.Namespace, Settings, Any], int]
 
 
 @_with_store
-def _events_search(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+def _search(args: argparse.Namespace, settings: Settings, store: Any) -> int:
     query = _query(args, settings, sort=args.sort, order=args.order, limit=args.limit)
-    for event in store.search(Collection.EVENTS, query).items:
+    line = _event_line if args.collection is Collection.EVENTS else _alert_line
+    for document in store.search(args.collection, query).items:
         if args.json:
-            sys.stdout.write(orjson.dumps(unflatten(event)).decode() + "\n")
+            sys.stdout.write(orjson.dumps(unflatten(document)).decode() + "\n")
         else:
-            print(_event_line(event))
+            print(line(document))
     return 0
 
 
@@ -265,14 +223,20 @@ def _event_line(event: dict[str, Any]) -> str:
     return f"{event['@timestamp']}  {event.get('event.dataset', '-'):<16} {where:<20} {what}"
 
 
+def _alert_line(alert: dict[str, Any]) -> str:
+    about = alert.get("alert.group_key", "-")
+    return (f"{alert['@timestamp']}  {alert.get('rule.level', '-'):<13} "
+            f"{alert.get('rule.name', '-')}  [{about}]")
+
+
 @_with_store
-def _events_count(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+def _count(args: argparse.Namespace, settings: Settings, store: Any) -> int:
     query = _query(args, settings)
     if args.by:
-        for bucket in store.count_by(Collection.EVENTS, query, args.by, args.size):
+        for bucket in store.count_by(args.collection, query, args.by, args.size):
             print(f"{bucket.value}\t{bucket.count}")
     else:
-        print(store.count(Collection.EVENTS, query))
+        print(store.count(args.collection, query))
     return 0
 
 

@@ -153,8 +153,16 @@ class CollectorsSettings(Section):
 
 
 class RulesSettings(Section):
+    # Extra rule directories, loaded recursively (*.yml, *.yaml); the shipped rules always load.
     paths: list[Path] = []
+    # Rule ids that are loaded (and validated) but never evaluated.
     disabled: list[str] = []
+    # Values of the Sigma `expand` modifier's placeholders, e.g. {admins: [root, administrator]}.
+    placeholders: dict[str, list[str]] = {}
+    # Indicator files (text, one value per line, or CSV with a header) matched against events.
+    indicators: list[Path] = []
+    # Correlation windows kept open at once (groups × rules); the oldest is dropped beyond it.
+    max_groups: int = Field(100_000, ge=100)
 
 
 class IncidentsSettings(Section):

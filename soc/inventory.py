@@ -1,4 +1,5 @@
-"""The inventory: agencies, their networks, information systems and assets, and event tagging.
+"""The inventory: agencies, their networks, information systems and assets, the connections
+between agencies that are allowed, and event tagging.
 
 Tiers and groups are data from `inventory.yaml`: since the 2025 reform a province runs on two
 tiers (province, commune/ward), and nothing here assumes any chain of levels.
@@ -16,7 +17,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from soc.errors import InventoryError
 from soc.yamlfile import YamlFileError, describe_location, load_yaml
@@ -92,12 +101,65 @@ class Term(_Model):
     name: str
 
 
+# Strict: YAML gives ports as integers, and a lax int would take `true` for port 1.
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+# ECS network.transport is the IANA protocol keyword in lower case (tcp, udp, icmp, sctp, …).
+Transport = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,
+                                             pattern=r"^[a-z0-9][a-z0-9.+-]*$")]
+
+ANY = "*"
+# Pairs of agencies (and destination systems) whose merged connection rules are kept.
+PAIR_CACHE_SIZE = 65536
+SOURCE_KEYS = ("from", "from_group", "from_tier")
+DESTINATION_KEYS = ("to", "to_group", "to_tier", "to_system")
+# The ports a connection allows: destination port (None: any port) → transports (None: any).
+PortRule = dict[int | None, frozenset[str] | None]
+
+
+class Connection(_Model):
+    """One kind of connection between agencies that is allowed: from whom (exactly one of
+    from, from_group, from_tier), to what (exactly one of to, to_group, to_tier, to_system),
+    on which destination ports (none: any) and transport (none: any)."""
+
+    from_: str | None = Field(None, alias="from")
+    from_group: str | None = None
+    from_tier: str | None = None
+    to: str | None = None
+    to_group: str | None = None
+    to_tier: str | None = None
+    to_system: str | None = None
+    ports: list[Port] = []
+    transport: Transport | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_selector_each_side(self) -> Connection:
+        for side, keys in (("source", SOURCE_KEYS), ("destination", DESTINATION_KEYS)):
+            given = [key for key in keys if self.selector(key) is not None]
+            if len(given) != 1:
+                names = ", ".join(keys)
+                found = f"got {', '.join(given)}" if given else "got none"
+                raise ValueError(f"a connection names its {side} with exactly one of "
+                                 f"{names} ({found})")
+        return self
+
+    def selector(self, key: str) -> str | None:
+        """The value of `from`, `to_system`, … by its name in the file."""
+        return self.from_ if key == "from" else getattr(self, key)
+
+    def side(self, keys: tuple[str, ...]) -> tuple[str, str]:
+        """(key, value) of the one selector given among `keys`."""
+        return next((key, value) for key in keys
+                    if (value := self.selector(key)) is not None)
+
+
 class InventoryFile(_Model):
     province: Term | None = None
     id_pattern: str = DEFAULT_ID_PATTERN
     tiers: list[Term] = []
     groups: list[Term] = []
     agencies: list[Agency] = []
+    connections: list[Connection] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +192,36 @@ class Inventory:
         # Longest prefix first: the most specific network wins.
         self._lengths = {v: sorted(t, reverse=True) for v, t in self._networks.items()}
         self.agency_for_ip = lru_cache(maxsize=65536)(self._agency_for_ip)
+        self._index_connections(data)
+
+    def _index_connections(self, data: InventoryFile) -> None:
+        """Precompute the allowed connections so that judging a flow is a few dict lookups.
+
+        Sources are expanded to agency ids here; destinations keep their selector and a flow
+        looks itself up under each key its destination answers to (agency, group, tier, "*",
+        and the system of the asset it reaches). Expanding both sides would make one
+        `from: "*", to: "*"` entry cost a table entry per pair of agencies.
+        """
+        self._reach: dict[str, dict[str, PortRule]] = {}
+        self._destination_keys = {a.id: _destination_keys(a) for a in data.agencies}
+        self._system_keys = {address: f"system:{ref.system.id}"
+                             for address, ref in self._assets_by_address.items()}
+        every = [a.id for a in data.agencies]
+        for connection in data.connections:
+            kind, value = connection.side(SOURCE_KEYS)
+            if kind == "from":
+                sources = every if value == ANY else [value]
+            else:
+                attribute = "group" if kind == "from_group" else "tier"
+                sources = [a.id for a in data.agencies if getattr(a, attribute) == value]
+            key = _destination_key(*connection.side(DESTINATION_KEYS))
+            transports = None if connection.transport is None else frozenset(
+                {connection.transport})
+            ports: PortRule = {port: transports for port in connection.ports} or {
+                None: transports}
+            for source in sources:
+                _merge(self._reach.setdefault(source, {}).setdefault(key, {}), ports)
+        self._pair_rules: dict[tuple[str, str, str | None], PortRule] = {}
 
     @classmethod
     def empty(cls) -> Inventory:
@@ -167,7 +259,8 @@ class Inventory:
         asset.* and organization.* come from the host name, else from the first of host.ip,
         source.ip and destination.ip that the inventory knows: for a flow, that is its inside
         end. source.organization.id and destination.organization.id name each end's agency,
-        and network.direction says how the connection crosses the province's networks.
+        and network.direction says how the connection crosses the province's networks; for a
+        connection between agencies, network.policy says whether `connections:` allows it.
         """
         ref = None
         host = event.get("host.name")
@@ -210,8 +303,51 @@ class Inventory:
         if inside[1] is not None:
             event["destination.organization.id"] = inside[1].id
         if "network.direction" not in event:
-            event["network.direction"] = _direction(*inside)
+            direction = event["network.direction"] = _direction(*inside)
+            if direction == "between_agencies":
+                # Always the inventory's verdict, even over a value the source sent: rules
+                # that look for connections the inventory does not allow depend on it.
+                event["network.policy"] = self.policy(inside[0], inside[1], event)
         return {source: inside[0], destination: inside[1]}
+
+    def policy(self, source: Agency, destination: Agency, event: dict[str, Any]) -> str:
+        """"allowed" when some entry of `connections:` lets the source agency reach the
+        destination (its agency, group, tier, or the system of the asset at destination.ip) on
+        destination.port and network.transport; "denied" otherwise."""
+        system = self._system_keys.get(event.get("destination.ip"))
+        pair = (source.id, destination.id, system)
+        rule = self._pair_rules.get(pair)
+        if rule is None:
+            rule = self._pair_rule(pair)
+        if not rule:
+            return "denied"
+        port = event.get("destination.port")
+        if port.__class__ is not int:
+            # JSON sources may send the port as text; anything else matches only entries
+            # that allow every port.
+            try:
+                port = int(port) if port.__class__ is str else None
+            except ValueError:
+                port = None
+        # The entries for this port, then those for any port. False: none; None: any transport.
+        for transports in (rule.get(port, False), rule.get(None, False)):
+            if transports is None or (transports and _transport(event) in transports):
+                return "allowed"
+        return "denied"
+
+    def _pair_rule(self, pair: tuple[str, str, str | None]) -> PortRule:
+        """Every port the entries allow from one agency to another (and to one system in it),
+        merged once and kept: flows repeat the same few pairs, so most cost one lookup."""
+        source, destination, system = pair
+        reach = self._reach.get(source, {})
+        merged: PortRule = {}
+        for key in (*self._destination_keys[destination], system):
+            if key in reach:
+                _merge(merged, reach[key])
+        if len(self._pair_rules) >= PAIR_CACHE_SIZE:
+            self._pair_rules.clear()  # bounded; refilling costs a few lookups per pair
+        self._pair_rules[pair] = merged
+        return merged
 
 
 def _direction(source: Agency | None, destination: Agency | None) -> str:
@@ -222,6 +358,39 @@ def _direction(source: Agency | None, destination: Agency | None) -> str:
     if destination is None:
         return "outbound"
     return "internal" if source is destination else "between_agencies"
+
+
+def _destination_key(kind: str, value: str) -> str:
+    """The key under which an entry's destination selector is indexed; prefixed, because a
+    group, a tier and a system may share a name."""
+    if kind == "to":
+        return ANY if value == ANY else f"agency:{value}"
+    return f"{kind.removeprefix('to_')}:{value}"
+
+
+def _destination_keys(agency: Agency) -> tuple[str, ...]:
+    """Every key a connection entry can name this agency by, as a destination."""
+    keys = [f"agency:{agency.id}", f"tier:{agency.tier}", ANY]
+    if agency.group is not None:
+        keys.insert(1, f"group:{agency.group}")
+    return tuple(keys)
+
+
+def _merge(rule: PortRule, ports: PortRule) -> None:
+    """Add the ports of `ports` to `rule`, in place."""
+    for port, transports in ports.items():
+        if port not in rule:
+            rule[port] = transports
+        else:
+            known = rule[port]
+            rule[port] = None if known is None or transports is None else known | transports
+
+
+def _transport(event: dict[str, Any]) -> str | None:
+    """network.transport in lower case, as ECS and the entries spell it; read only when an
+    entry asks for a transport."""
+    transport = event.get("network.transport")
+    return transport.lower() if transport.__class__ is str else None
 
 
 def _addresses(event: dict[str, Any]) -> list[str]:
@@ -277,6 +446,7 @@ def _consistency_problems(data: InventoryFile) -> Iterable[tuple[tuple, str]]:
     yield from _agency_problems(data, agency_ids, id_pattern)
     yield from _network_problems(data)
     yield from _asset_problems(data)
+    yield from _connection_problems(data, agency_ids)
 
 
 def _duplicates(location: tuple, values: list[str], what: str) -> Iterable[tuple[tuple, str]]:
@@ -348,3 +518,28 @@ def _asset_problems(data: InventoryFile) -> Iterable[tuple[tuple, str]]:
                     if owner != asset.name:
                         yield (*here, "assets", a_index, "addresses", ip_index), (
                             f"address {address} already belongs to asset {owner!r}")
+
+
+def _connection_problems(data: InventoryFile,
+                         agency_ids: set[str]) -> Iterable[tuple[tuple, str]]:
+    """Every agency, group, tier and system a `connections:` entry names must exist: a typo
+    would otherwise allow nothing and mark legitimate traffic denied."""
+    known = {
+        "agency": agency_ids,
+        "group": {g.id for g in data.groups},
+        "tier": {t.id for t in data.tiers},
+        "system": {s.id for a in data.agencies for s in a.systems},
+    }
+    for index, connection in enumerate(data.connections):
+        here = ("connections", index)
+        for key in (*SOURCE_KEYS, *DESTINATION_KEYS):
+            value = connection.selector(key)
+            if value is None or (key in ("from", "to") and value == ANY):
+                continue
+            what = key.partition("_")[2] or "agency"
+            if value not in known[what]:
+                listed = "" if what == "agency" else f" ({what}s: {sorted(known[what])})"
+                yield (*here, key), f"unknown {what} {value!r}{listed}"
+        if connection.from_ not in (None, ANY) and connection.from_ == connection.to:
+            yield (*here, "to"), (f"from and to are the same agency {connection.to!r}: traffic "
+                                  f"inside one agency is internal, never between agencies")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from soc.config import Settings
 from soc.errors import NormaliseError
@@ -30,8 +30,15 @@ from soc.timeutil import format_timestamp, utcnow
 
 log = logging.getLogger(__name__)
 
-# The rules engine plugs in here: flat events in, alert documents out.
-Detector = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+class Detector(Protocol):
+    """The rule engine as the pipeline sees it: flat events in, alert documents out."""
+
+    def detect(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def flush(self) -> list[dict[str, Any]]:
+        """The alerts that the end of the stream raises (correlation windows closing)."""
+        ...
 
 
 @dataclass
@@ -40,6 +47,7 @@ class IngestSummary:
     stored: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    alerts: int = 0
     seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -57,6 +65,7 @@ class BatchTally:
     records: int
     dead_kinds: Counter[str]
     first_dead: dict[str, Any]
+    alerts: int = 0
 
 
 @dataclass
@@ -79,7 +88,8 @@ class Batch:
 class Pipeline:
     def __init__(self, store: Store, normaliser: EventNormaliser, inventory: Inventory,
                  batch_size: int = 500, commit_size: int = 20_000,
-                 detector: Detector | None = None, writer_process: bool = True) -> None:
+                 detector: Detector | None = None, writer_process: bool = True,
+                 flush_detector: bool = True) -> None:
         self.store = store
         self.normaliser = normaliser
         self.inventory = inventory
@@ -89,6 +99,9 @@ class Pipeline:
         # Off for short, frequent runs (a tailed file's new lines each poll), where starting
         # a process would cost more than the overlap gains.
         self.writer_process = writer_process
+        # Off where runs are pieces of one endless stream (`soc serve`): a window closes when
+        # later events pass its end, not when a batch does.
+        self.flush_detector = flush_detector
 
     def run(self, records: Iterable[RawRecord],
             on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
@@ -130,7 +143,18 @@ class Pipeline:
                 if not failed:
                     self._settle(outcomes, waiting, summary)
             summary.seconds = time.perf_counter() - started
+        self._flush_detector(summary)
+        summary.seconds = time.perf_counter() - started
         return summary
+
+    def _flush_detector(self, summary: IngestSummary) -> None:
+        """A run ends its stream: store what the closing correlation windows raise."""
+        if self.detector is None or not self.flush_detector:
+            return
+        alerts = self.detector.flush()
+        if alerts:
+            self.store.put(Collection.ALERTS, alerts)
+            summary.alerts += len(alerts)
 
     def prepare(self, batch: list[RawRecord]) -> Batch:
         """Normalise, tag and run detection on a batch; nothing is written yet."""
@@ -150,10 +174,10 @@ class Pipeline:
                 continue
             tag(event)
             keep(event)
-        alerts = self.detector(events) if self.detector is not None and events else []
+        alerts = self.detector.detect(events) if self.detector is not None and events else []
         first = ({"source": dead[0]["dead_letter.source"], "offset": dead[0].get("log.offset"),
                   "reason": dead[0]["error.message"]} if dead else {})
-        tally = BatchTally(len(batch), Counter(d["error.type"] for d in dead), first)
+        tally = BatchTally(len(batch), Counter(d["error.type"] for d in dead), first, len(alerts))
         return Batch(tally, events, dead, alerts)
 
     def _write(self, batch: Batch) -> Results:
@@ -178,6 +202,7 @@ def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
     summary.duplicates += written.duplicates
     dead = sum(tally.dead_kinds.values())
     summary.dead_lettered += dead
+    summary.alerts += tally.alerts
     summary.reasons.update(tally.dead_kinds)
     if dead:
         # One line per batch, not per record: a file of garbage must not flood the log.
@@ -186,11 +211,14 @@ def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
 
 
 def build_pipeline(settings: Settings, store: Store, inventory: Inventory,
-                   writer_process: bool = True) -> Pipeline:
-    """The pipeline soc.yaml describes, over a store and an inventory."""
+                   writer_process: bool = True, detector: Detector | None = None,
+                   flush_detector: bool = True) -> Pipeline:
+    """The pipeline soc.yaml describes, over a store and an inventory, with the rule engine
+    given (the composition root builds it: soc.cli, soc.service)."""
     normaliser = EventNormaliser(settings.zone(), settings.pipeline.max_future)
     return Pipeline(store, normaliser, inventory, batch_size=settings.pipeline.batch_size,
-                    commit_size=settings.pipeline.commit_size, writer_process=writer_process)
+                    commit_size=settings.pipeline.commit_size, detector=detector,
+                    writer_process=writer_process, flush_detector=flush_detector)
 
 
 def dead_letter(record: RawRecord, reason: str, kind: str, now: datetime) -> dict[str, Any]:

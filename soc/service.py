@@ -18,6 +18,7 @@ from collectors.netflow import NetflowServer
 from collectors.pcap import LiveCapture
 from collectors.sftp import schedule_sftp_pulls
 from collectors.syslog import SyslogServer
+from rules.engine import build_engine
 from soc.config import Settings, parse_address
 from soc.inventory import Inventory, open_inventory
 from soc.logs import redact_url
@@ -45,15 +46,23 @@ def serve(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None:
-    pipeline = build_pipeline(settings, store, inventory)
+    engine = build_engine(settings)
+
+    def stream_pipeline(writer_process: bool = True) -> Pipeline:
+        # Every run is a piece of one endless stream: correlation windows close as later
+        # events pass their end, never because a batch or a pull ended.
+        return build_pipeline(settings, store, inventory, writer_process, detector=engine,
+                              flush_detector=False)
+
+    pipeline = stream_pipeline()
     sources = SourceRegistry(store)
     ingest = StreamIngest(pipeline, settings.pipeline.max_queued,
                           settings.pipeline.flush_interval.total_seconds())
     ingest.start()
-    running = RunningCollectors(settings, store, pipeline, ingest, sources)
+    running = RunningCollectors(settings, store, pipeline, ingest, sources,
+                                stream_pipeline(writer_process=False))
     scheduler = Scheduler()
-    schedule_sftp_pulls(scheduler, settings, store,
-                        lambda: build_pipeline(settings, store, inventory), sources)
+    schedule_sftp_pulls(scheduler, settings, store, stream_pipeline, sources)
     try:
         scheduler.start()
         await running.start()
@@ -78,12 +87,12 @@ class RunningCollectors:
     work they need (polling files, saving source counters)."""
 
     def __init__(self, settings: Settings, store: Store, pipeline: Pipeline,
-                 ingest: StreamIngest, sources: SourceRegistry) -> None:
+                 ingest: StreamIngest, sources: SourceRegistry, tailing: Pipeline) -> None:
+        """`tailing` stores in this process, not through a writer process: a poll's new
+        lines are few."""
         self.settings = settings
         self.sources = sources
         limit = int(settings.pipeline.max_record_bytes)
-        # A poll's new lines are few: stored in this process, not through a writer process.
-        tailing = build_pipeline(settings, store, pipeline.inventory, writer_process=False)
         syslog = settings.collectors.syslog
         self.syslog = (SyslogServer(syslog, limit, parsers.get(syslog.format), ingest, sources)
                        if syslog.udp or syslog.tcp or syslog.tls else None)

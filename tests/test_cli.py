@@ -51,10 +51,10 @@ def test_ingest_twice_stores_each_event_once(tmp_path: Path, config: Path) -> No
     first = run_soc("ingest", str(data), "--json", config=config)
     assert first.returncode == 0, first.stderr
     assert summary(first.stdout) == {"read": 3, "stored": 3, "duplicates": 0,
-                                     "dead_lettered": 0}
+                                     "dead_lettered": 0, "alerts": 0}
     second = run_soc("ingest", str(data), "--json", config=config)
     assert summary(second.stdout) == {"read": 3, "stored": 0, "duplicates": 3,
-                                      "dead_lettered": 0}
+                                      "dead_lettered": 0, "alerts": 0}
     assert run_soc("events", "count", config=config).stdout == "3\n"
 
 
@@ -92,7 +92,7 @@ def test_bad_records_are_dead_lettered_and_the_rest_land(tmp_path: Path, config:
     result = run_soc("ingest", str(data), "--json", config=config)
     assert result.returncode == 0, result.stderr
     assert summary(result.stdout) == {"read": 8, "stored": 3, "duplicates": 0,
-                                      "dead_lettered": 5}
+                                      "dead_lettered": 5, "alerts": 0}
     assert "dead-lettered 5 of 8 records" in result.stderr
     assert run_soc("events", "count", config=config).stdout == "3\n"
 
@@ -106,7 +106,7 @@ def test_unreadable_and_missing_files_exit_1_after_the_good_ones(tmp_path: Path,
                      "--json", config=config)
     assert result.returncode == 1
     assert summary(result.stdout) == {"read": 3, "stored": 3, "duplicates": 0,
-                                      "dead_lettered": 0}
+                                      "dead_lettered": 0, "alerts": 0}
     errors = [line for line in result.stderr.splitlines() if line.startswith("soc: error")]
     assert errors == [f"soc: error: {tmp_path / 'missing.jsonl'}: No such file or directory",
                       f"soc: error: {folder}: Is a directory"]
@@ -128,7 +128,7 @@ def test_stdin_and_text_format(tmp_path: Path, config: Path) -> None:
     result = run_soc("ingest", "-", "--format", "text", "--source", "ops", "--json",
                      config=config, stdin="first line\nsecond line\n")
     assert summary(result.stdout) == {"read": 2, "stored": 2, "duplicates": 0,
-                                      "dead_lettered": 0}
+                                      "dead_lettered": 0, "alerts": 0}
     found = run_soc("events", "search", "--json", "--where", "observer.name=ops",
                     config=config)
     messages = sorted(json.loads(line)["message"] for line in found.stdout.splitlines())
@@ -164,11 +164,11 @@ def test_auto_format_reads_mixed_logs_and_evtx(tmp_path: Path, config: Path) -> 
     first = run_soc("ingest", str(mixed), str(evtx), "--json", config=config, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert summary(first.stdout) == {"read": 8, "stored": 8, "duplicates": 0,
-                                     "dead_lettered": 0}
+                                     "dead_lettered": 0, "alerts": 0}
     again = run_soc("ingest", str(evtx), "--format", "evtx", "--json", config=config,
                     cwd=tmp_path)
     assert summary(again.stdout) == {"read": 5, "stored": 0, "duplicates": 5,
-                                     "dead_lettered": 0}
+                                     "dead_lettered": 0, "alerts": 0}
     counts = run_soc("events", "count", "--by", "event.dataset", config=config, cwd=tmp_path)
     assert counts.stdout.splitlines() == ["windows.testlogx\t5", "nginx.access\t1",
                                           "system.auth\t1"]

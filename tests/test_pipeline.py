@@ -45,7 +45,8 @@ def test_many_batches_through_the_writer_process_and_replay(tmp_path: Path) -> N
     pipe = pipeline(f"sqlite:///{tmp_path / 'soc.db'}", batch_size=64)
     first = run(pipe, path)
     assert first.as_json() | {"seconds": 0} == {"read": 1000, "stored": 990, "duplicates": 0,
-                                               "dead_lettered": 10, "seconds": 0}
+                                               "dead_lettered": 10, "alerts": 0,
+                                               "seconds": 0}
     again = run(pipe, path)
     assert (again.stored, again.duplicates, again.dead_lettered) == (0, 990, 10)
     store = pipe.store

@@ -1,0 +1,152 @@
+"""The rule engine the pipeline calls: events in, alerts out.
+
+Rules are indexed by the one field and literal values each cannot match without (its logsource's
+dataset, an event code, an executable's name…): for an event the engine looks up the values of
+the indexed fields and tests only the rules filed under them, plus the few that have no such key.
+Matches feed the correlation windows and the alerts of detection rules; indicators are matched
+on every event. State (correlation windows) lives as long as the engine: one per `soc serve`,
+one per `soc ingest` run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rules.alerts import build_alert
+from rules.correlation import CorrelationEngine
+from rules.ioc import IndicatorSet, indicator_alert
+from rules.matchers import BASENAME, FieldView
+from rules.sigma_rules import SHIPPED_RULES, DetectionRule, RuleProblem, RuleSet, load_rule_paths
+from soc.config import Settings
+
+log = logging.getLogger(__name__)
+# Problems logged one by one at start-up; the rest are counted (`soc rules validate` lists all).
+LOGGED_PROBLEMS = 20
+
+
+class RuleIndex:
+    """Enabled detection rules filed by their index key."""
+
+    def __init__(self, rules: Sequence[DetectionRule]) -> None:
+        self.by_field: dict[str, dict[str, list[DetectionRule]]] = {}
+        self.unkeyed: list[DetectionRule] = []
+        for rule in rules:
+            if rule.key is None:
+                self.unkeyed.append(rule)
+                continue
+            values = self.by_field.setdefault(rule.key.field, {})
+            for value in rule.key.values:
+                values.setdefault(value, []).append(rule)
+        # (index field, the event field it comes from, its values): an event without the
+        # source field is passed over with one dict lookup, no comparable value made.
+        self._fields = [(name, name.removeprefix(BASENAME), values)
+                        for name, values in self.by_field.items()]
+
+    def candidates(self, view: FieldView) -> list[DetectionRule]:
+        """The rules that could match the event of `view`."""
+        event, found = view.event, list(self.unkeyed)
+        for name, source, values in self._fields:
+            if source not in event:
+                continue
+            value = view[name]
+            if value.__class__ is str:
+                rules = values.get(value)
+                if rules:
+                    found += rules
+            elif value.__class__ is tuple:
+                listed = {id(r): r for v in value for r in values.get(v, ())}
+                found += listed.values()
+        return found
+
+
+class RuleEngine:
+    def __init__(self, ruleset: RuleSet, indicators: IndicatorSet | None = None,
+                 max_groups: int = 100_000) -> None:
+        enabled = [r for r in ruleset.detections if r.enabled]
+        self.index = RuleIndex(enabled)
+        self.rules = enabled
+        self.indicators = indicators if indicators is not None and len(indicators) else None
+        self.correlations = CorrelationEngine(ruleset.correlations, max_groups)
+        observed = {rule_id for c in ruleset.correlations for rule_id in c.rule_ids}
+        # Sigma: rules a correlation refers to raise no alerts of their own unless one of those
+        # correlations says `generate: true`.
+        wanted = {rule_id for c in ruleset.correlations if c.generate for rule_id in c.rule_ids}
+        self._observed = observed
+        self._silent = observed - wanted
+        self.matched = 0
+        # `soc serve` feeds one engine from every collector's pipeline: correlation windows
+        # span sources (a failed VPN logon, then a firewall accept), so they share its state.
+        self._lock = threading.Lock()
+
+    def detect(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The alerts these events raise, in event order (correlation state carries over)."""
+        with self._lock:
+            return self._detect(events)
+
+    def _detect(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = []
+        candidates, observed, silent = self.index.candidates, self._observed, self._silent
+        for event in events:
+            view = FieldView(event)
+            for rule in candidates(view):
+                if not rule.compiled.matcher(event, view):
+                    continue
+                self.matched += 1
+                if rule.id not in silent:
+                    alerts.append(build_alert(rule.info, [event], rule.explain(event)))
+                if rule.id in observed:
+                    alerts += self.correlations.observe(rule.id, event)
+            if self.indicators is not None:
+                alerts += [indicator_alert(hit, event) for hit in self.indicators.match(event)]
+        if events and self._observed:
+            # Once a batch, not per event: closing is only late by a batch, never wrong, as
+            # each match closes what ended before it first.
+            alerts += self.correlations.advance(events[-1])
+        return alerts
+
+    def flush(self) -> list[dict[str, Any]]:
+        """End of the stream: the alerts of correlation windows that close with it."""
+        with self._lock:
+            return self.correlations.flush()
+
+
+def load_rules(settings: Settings) -> RuleSet:
+    """The shipped rules and those of `rules.paths`, with `rules.disabled` switched off."""
+    paths = [SHIPPED_RULES, *(settings.resolve(p) for p in settings.rules.paths)]
+    return load_rule_paths(paths, settings.rules.placeholders, settings.rules.disabled)
+
+
+def load_indicators(settings: Settings) -> tuple[IndicatorSet, list[str]]:
+    """The indicators of `rules.indicators`, and the problems of their files."""
+    indicators, problems = IndicatorSet(), []
+    for path in settings.rules.indicators:
+        resolved = settings.resolve(path)
+        try:
+            problems += indicators.load_file(resolved).problems
+        except OSError as exc:
+            problems.append(f"{resolved}: cannot read: {exc.strerror or exc}")
+    return indicators, problems
+
+
+def build_engine(settings: Settings) -> RuleEngine:
+    """The engine soc.yaml describes; what could not be loaded is logged and skipped."""
+    ruleset = load_rules(settings)
+    indicators, indicator_problems = load_indicators(settings)
+    _log_problems(ruleset.problems, indicator_problems)
+    engine = RuleEngine(ruleset, indicators, settings.rules.max_groups)
+    log.info("rules loaded", extra={
+        "detection_rules": len(engine.rules), "correlation_rules": len(ruleset.correlations),
+        "skipped": len(ruleset.errors), "indicators": len(indicators)})
+    return engine
+
+
+def _log_problems(problems: Sequence[RuleProblem], indicator_problems: Sequence[str]) -> None:
+    lines = [str(p) for p in problems if p.severity == "error"] + list(indicator_problems)
+    for line in lines[:LOGGED_PROBLEMS]:
+        log.warning("rule skipped: %s", line)
+    if len(lines) > LOGGED_PROBLEMS:
+        log.warning("%d more rules or indicators skipped; `soc rules validate` lists them",
+                    len(lines) - LOGGED_PROBLEMS)
