@@ -37,6 +37,14 @@ from sigma.correlations import (
 )
 
 from rules.alerts import RuleInfo, build_alert, group_key
+from rules.correlation_state import (
+    CountState,
+    DistinctState,
+    OrderedState,
+    SumState,
+    WindowState,
+    hashable,
+)
 from rules.errors import RuleError
 
 KEPT_EVENTS = 100  # event ids an alert names; the count stays exact beyond it
@@ -73,19 +81,19 @@ class CorrelationRule:
     def group_fields(self, rule_id: str) -> tuple[str, ...]:
         return self.fields.get(rule_id, self.info.group_by)
 
-    def new_state(self) -> _State:
+    def new_state(self) -> WindowState:
         kind = self.info.type
         if kind == "event_count":
-            return _Count(self.sliding)
+            return CountState(self.sliding)
         if kind == "value_count":
-            return _Keys(self.sliding, self.value_field, int(self.threshold) + 1)
+            return DistinctState(self.sliding, self.value_field, int(self.threshold) + 1)
         if kind == "temporal":
-            return _Keys(self.sliding, None, len(self.rule_ids))
+            return DistinctState(self.sliding, None, len(self.rule_ids))
         if kind in ("value_sum", "value_avg"):
-            return _Sum(self.sliding, self.value_field or "", kind == "value_avg")
-        return _Ordered(self.sliding, self.rule_ids, self.timespan)
+            return SumState(self.sliding, self.value_field or "", kind == "value_avg")
+        return OrderedState(self.sliding, self.rule_ids, self.timespan)
 
-    def fires(self, state: _State) -> bool:
+    def fires(self, state: WindowState) -> bool:
         if self.expression is not None:
             return self.expression(state.seen())
         value = state.value()
@@ -169,170 +177,10 @@ def _expression(node: CorrelationConditionItem | SigmaRuleReference,
     return (lambda seen: any(t(seen) for t in tests)), positive
 
 
-class _State:
-    """A window's aggregate. Sliding states forget what is older than the cutoff; the event
-    count and numeric sum are kept per second of event time, so a flood costs at most one
-    bucket per second of the timespan (and a sum may hold up to a second more than it)."""
-
-    __slots__ = ("buckets", "count", "numbers", "total")
-
-    def __init__(self, sliding: bool) -> None:
-        self.buckets: deque[list[float]] | None = deque() if sliding else None
-        self.count = self.numbers = 0
-        self.total = 0.0
-
-    def add(self, t: float, rule_id: str, event: Mapping[str, Any]) -> None:
-        self.tally(t, None)
-
-    def tally(self, t: float, number: float | None) -> None:
-        self.count += 1
-        has = number is not None
-        if has:
-            self.numbers += 1
-            self.total += number  # type: ignore[operator]
-        if self.buckets is None:
-            return
-        second = t // 1
-        if self.buckets and self.buckets[-1][0] == second:
-            last = self.buckets[-1]
-            last[1] += 1
-            last[2] += has
-            last[3] += number or 0.0
-        else:
-            self.buckets.append([second, 1, has, number or 0.0])
-
-    def expire(self, cutoff: float) -> None:
-        buckets = self.buckets
-        while buckets and buckets[0][0] + 1 <= cutoff:
-            _, count, numbers, total = buckets.popleft()
-            self.count -= int(count)
-            self.numbers -= int(numbers)
-            self.total -= total
-
-    def value(self) -> float | None:
-        return self.count
-
-    def seen(self) -> Collection[str]:
-        return ()
-
-
-class _Count(_State):
-    """event_count: a sliding count is exact (one time per event, at most threshold + 1)."""
-
-    __slots__ = ("times",)
-
-    def __init__(self, sliding: bool) -> None:
-        super().__init__(False)
-        self.times: deque[float] | None = deque() if sliding else None
-
-    def add(self, t: float, rule_id: str, event: Mapping[str, Any]) -> None:
-        self.count += 1
-        if self.times is not None:
-            self.times.append(t)
-
-    def expire(self, cutoff: float) -> None:
-        times = self.times
-        while times and times[0] < cutoff:
-            times.popleft()
-            self.count -= 1
-
-
-class _Keys(_State):
-    """value_count (distinct values of a field; events without it add none) and temporal
-    (which rules matched, in any order): each key with the last time it was seen."""
-
-    __slots__ = ("cap", "name", "values")
-
-    def __init__(self, sliding: bool, name: str | None, cap: int) -> None:
-        super().__init__(sliding)
-        self.name, self.cap = name, cap  # name None: the key is the rule id
-        # Least recently seen first, so sliding expiry pops from the front.
-        self.values: OrderedDict[Any, float] = OrderedDict()
-
-    def add(self, t: float, rule_id: str, event: Mapping[str, Any]) -> None:
-        self.tally(t, None)
-        key = rule_id if self.name is None else _hashable(event.get(self.name))
-        if key is None:
-            return
-        if self.buckets is not None:
-            self.values[key] = t
-            self.values.move_to_end(key)
-        elif len(self.values) < self.cap:  # past the cap, lt/lte/eq/neq cannot change
-            self.values[key] = t
-
-    def expire(self, cutoff: float) -> None:
-        super().expire(cutoff)
-        values = self.values
-        while values and next(iter(values.values())) < cutoff:
-            values.popitem(last=False)
-
-    def value(self) -> float | None:
-        return len(self.values)
-
-    def seen(self) -> Collection[str]:
-        return self.values
-
-
-class _Sum(_State):
-    """value_sum / value_avg of a numeric field (events without a number add nothing)."""
-
-    __slots__ = ("average", "name")
-
-    def __init__(self, sliding: bool, name: str, average: bool) -> None:
-        super().__init__(sliding)
-        self.name, self.average = name, average
-
-    def add(self, t: float, rule_id: str, event: Mapping[str, Any]) -> None:
-        try:
-            number: float | None = float(event.get(self.name))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            number = None
-        self.tally(t, number)
-
-    def value(self) -> float | None:
-        if not self.average:
-            return self.total
-        return self.total / self.numbers if self.numbers else None
-
-
-class _Ordered(_State):
-    """temporal_ordered: `start[i]` is the latest start time of a sequence that has matched
-    steps 0..i in order (the latest start leaves the most time for the rest)."""
-
-    __slots__ = ("rule_ids", "span", "start", "steps")
-
-    def __init__(self, sliding: bool, rule_ids: tuple[str, ...], span: float) -> None:
-        super().__init__(sliding)
-        self.rule_ids, self.span = rule_ids, span
-        self.start: list[float | None] = [None] * len(rule_ids)
-        # Last step first, so one event never advances two steps of the same sequence.
-        self.steps = {rid: [i for i in reversed(range(len(rule_ids))) if rule_ids[i] == rid]
-                      for rid in rule_ids}
-
-    def add(self, t: float, rule_id: str, event: Mapping[str, Any]) -> None:
-        self.tally(t, None)
-        start = self.start
-        for i in self.steps.get(rule_id, ()):
-            begun = t if i == 0 else start[i - 1]
-            if begun is not None and t - begun <= self.span:
-                start[i] = begun if start[i] is None else max(start[i], begun)  # type: ignore
-
-    def expire(self, cutoff: float) -> None:
-        super().expire(cutoff)
-        self.start = [s if s is not None and s >= cutoff else None for s in self.start]
-
-    def value(self) -> float | None:
-        return next((i + 1 for i in reversed(range(len(self.start)))
-                     if self.start[i] is not None), 0)
-
-    def seen(self) -> Collection[str]:
-        return self.rule_ids[:int(self.value() or 0)]
-
-
 class _Window:
     __slots__ = ("kept", "last", "last_kept", "latest", "seq", "state")
 
-    def __init__(self, seq: int, state: _State, t: float) -> None:
+    def __init__(self, seq: int, state: WindowState, t: float) -> None:
         self.seq, self.state, self.latest = seq, state, t  # latest: newest event time
         self.kept: deque[tuple[float, dict[str, Any]]] = deque()  # (time, slim event)
         self.last: Mapping[str, Any] = {}  # the newest event, whole: the alert's context
@@ -408,7 +256,7 @@ class CorrelationEngine:
         try:
             window = self._windows.get(key)
         except TypeError:  # a list value (multi-valued field): group by its tuple
-            key = tuple(_hashable(v) for v in key)
+            key = tuple(hashable(v) for v in key)
             window = self._windows.get(key)
         if window is None:
             window = self._open(key, rule, t)
@@ -497,7 +345,7 @@ def _alert(rule: CorrelationRule, key: tuple[Any, ...], window: _Window) -> dict
                        extra={"alert.event_count": int(state.count)})
 
 
-def _describe(rule: CorrelationRule, state: _State) -> tuple[dict[str, Any], str]:
+def _describe(rule: CorrelationRule, state: WindowState) -> tuple[dict[str, Any], str]:
     """The aggregate for `alert.matches` and its words for the message."""
     kind, name, value = rule.info.type, rule.value_field, state.value()
     if kind == "event_count":
@@ -527,7 +375,3 @@ def _event_time(stamp: Any, default: float) -> float:
     if moment.tzinfo is None:  # ECS times are UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value

@@ -192,3 +192,14 @@ def test_rules_as_elasticsearch_queries() -> None:
 def test_texts_that_are_not_rules(text: str) -> None:
     ruleset = load_rule_text(text, source="x.yml")
     assert ruleset.detections == [] and len(ruleset.errors) >= 1
+
+
+def test_a_field_no_collector_writes_is_a_warning_and_the_rule_loads() -> None:
+    ruleset = load_rule_text(CERTUTIL.replace("CommandLine|contains|all",
+                                              "procces.command_line|contains|all"),
+                             source="typo.yml")
+    assert [str(p) for p in ruleset.problems] == [
+        "typo.yml:2: rule 5d1c2e64-3d8b-4c1e-9a53-0c5a2c1f6a01 warning: field "
+        "'procces.command_line' is written by no collector; the rule matches "
+        "only events that carry it"]
+    assert len(ruleset.detections) == 1 and ruleset.errors == []

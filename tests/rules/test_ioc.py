@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from rules.indicators import Indicator, LoadReport, parse_expiry, parse_indicator
 from rules.ioc import (
     DOMAIN_FIELDS,
     EMAIL_FIELDS,
@@ -16,13 +17,9 @@ from rules.ioc import (
     IP_FIELDS,
     RULE_IDS,
     URL_FIELDS,
-    Indicator,
     IndicatorHit,
     IndicatorSet,
-    LoadReport,
     indicator_alert,
-    parse_expiry,
-    parse_indicator,
 )
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
