@@ -1065,11 +1065,11 @@ class EventFactory:
             if pick < 0.55:
                 text = f"Failed password for {user} from {ip} port {port} ssh2"
                 fields = {"event.action": "ssh_login", "event.outcome": "failure",
-                          "event.category": ["authentication"], "event.type": ["start"]}
+                          "event.category": ["authentication"], "event.type": ["info"]}
             elif pick < 0.7:
-                text = f"Failed password for invalid user {user}x from {ip} port {port} ssh2"
-                fields = {"event.action": "ssh_login", "event.outcome": "failure",
-                          "event.category": ["authentication"], "event.type": ["start"]}
+                text = f"Invalid user {user}x from {ip} port {port}"
+                fields = {"event.action": "ssh_invalid_user", "event.outcome": "failure",
+                          "event.category": ["authentication"], "event.type": ["info"]}
             elif pick < 0.9:
                 text = f"Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 " \
                        f"SHA256:{rng.getrandbits(64):016x}"
@@ -1077,14 +1077,18 @@ class EventFactory:
                           "event.category": ["authentication"], "event.type": ["start"]}
             else:
                 text = f"Connection closed by {ip} port {port} [preauth]"
-                fields = {"event.action": "disconnect", "event.category": ["network"]}
+                fields = {"event.action": "ssh_disconnect", "event.category": ["authentication"],
+                          "event.type": ["end"]}
             event.update(fields)
             event.update({"source.ip": ip, "source.port": port, "user.name": user})
         elif program == "sudo":
+            command = f"/usr/bin/systemctl restart {rng.choice(('nginx', 'tomcat'))}"
             text = (f"{user} : TTY=pts/{rng.randint(0, 9)} ; PWD=/home/{user} ; USER=root ; "
-                    f"COMMAND=/usr/bin/systemctl restart {rng.choice(('nginx', 'tomcat'))}")
-            event.update({"event.action": "sudo", "event.outcome": "success",
-                          "event.category": ["process"], "user.name": user})
+                    f"COMMAND={command}")
+            # As collectors/parsers/sudo.py writes it: a process start, with its command line.
+            event.update({"event.action": "sudo_command", "event.outcome": "success",
+                          "event.category": ["process"], "event.type": ["start"],
+                          "process.command_line": command, "user.name": user})
         elif program == "CRON":
             text = "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"
             event.update({"event.action": "session_opened", "user.name": "root"})
@@ -1202,13 +1206,14 @@ def key_report(generated: Sequence[Generated], rules: Sequence[DetectionRule]) -
     by_family: dict[str, Counter[str]] = defaultdict(Counter)
     buckets: Counter[str] = Counter()
     for gen, rule in zip(generated, rules, strict=True):
-        key = rule.key
-        if key is None:
+        if rule.keys is None:
             label = "unkeyed"
         else:
-            label = ("broad " if key.field in BROAD_FIELDS else "") + key.field
-            for value in key.values:
-                buckets[f"{key.field}={value}"] += 1
+            label = " | ".join(("broad " if key.field in BROAD_FIELDS else "")
+                               + ("~" if key.substring else "") + key.field for key in rule.keys)
+            for key in rule.keys:
+                for value in key.values:
+                    buckets[f"{key.field}{'~' if key.substring else '='}{value}"] += 1
         by_family[gen.family][label] += 1
     for family, labels in sorted(by_family.items(), key=lambda item: -sum(item[1].values())):
         shown = ", ".join(f"{label}: {n}" for label, n in labels.most_common())
@@ -1278,7 +1283,7 @@ def main() -> None:
 
     print(orjson.dumps({
         "benchmark": "rules", "events": len(events), "batch": args.batch,
-        "shipped_rules": len(shipped.detections),
+        "shipped_rules": len(shipped.detections), "shipped_problems": len(shipped.errors),
         "shipped_correlations": len(shipped.correlations),
         "shipped_seconds": round(shipped_seconds, 2),
         "shipped_events_per_s": round(len(events) / shipped_seconds),
@@ -1290,7 +1295,7 @@ def main() -> None:
         "generated_events_per_s": round(len(events) / seconds),
         "generated_alerts": len(alerts),
         "match_rate": round(alerted_events(alerts) / len(events), 5),
-        "candidates_per_event": round(per_event, 2),
+        "candidates_per_event": round(per_event, 2), "candidates_by_kind": per_kind,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "python": platform.python_version(), "cores": os.cpu_count(),
         "date": datetime.now().strftime("%Y-%m-%d"),

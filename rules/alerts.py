@@ -44,6 +44,9 @@ class RuleInfo:
     tags: tuple[str, ...] = ()
     description: str = ""
     source: str = ""
+    # The Detection Rule License (SigmaHQ's rules) asks that what is made from a match keeps
+    # the rule's author.
+    author: str = ""
     group_by: tuple[str, ...] = ()
     techniques: tuple[str, ...] = field(init=False)
 
@@ -92,6 +95,8 @@ def build_alert(rule: RuleInfo, events: Sequence[Mapping[str, Any]],
     }
     if rule.source:
         alert["rule.source"] = rule.source
+    if rule.author:
+        alert["rule.author"] = rule.author
     for name in CONTEXT_FIELDS:
         value = last.get(name)
         if value not in (None, ""):

@@ -125,7 +125,7 @@ def compile_correlation(rule: SigmaCorrelationRule, references: Mapping[str, str
     info = RuleInfo(id=rule_id, name=title, type=kind, source=source, group_by=group_by,
                     level=rule.level.name.lower() if rule.level else "medium",
                     tags=tuple(str(tag) for tag in rule.tags),
-                    description=rule.description or "")
+                    description=rule.description or "", author=rule.author or "")
     common: dict[str, Any] = {
         "info": info, "rule_ids": tuple(str(references[name]) for name in written),
         "generate": bool(rule.generate), "labels": tuple(written),

@@ -15,10 +15,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import ahocorasick
+
 from rules.alerts import build_alert
 from rules.correlation import CorrelationEngine
 from rules.ioc import IndicatorSet, indicator_alert
-from rules.matchers import BASENAME, FieldView
+from rules.matchers import FieldView, source_field
 from rules.sigma_rules import SHIPPED_RULES, DetectionRule, RuleProblem, RuleSet, load_rule_paths
 from soc.config import Settings
 
@@ -28,38 +30,59 @@ LOGGED_PROBLEMS = 20
 
 
 class RuleIndex:
-    """Enabled detection rules filed by their index key."""
+    """Enabled detection rules filed under their index keys: literal values by field in dicts,
+    substrings by field in an Aho-Corasick automaton (pyahocorasick: every pattern found in
+    one pass in C, overlapping ones too, where a regular expression alternation would report
+    only one of two overlapping literals)."""
 
     def __init__(self, rules: Sequence[DetectionRule]) -> None:
-        self.by_field: dict[str, dict[str, list[DetectionRule]]] = {}
-        self.unkeyed: list[DetectionRule] = []
-        for rule in rules:
-            if rule.key is None:
-                self.unkeyed.append(rule)
+        self.rules = list(rules)
+        self.by_field: dict[str, dict[str, list[int]]] = {}
+        self.unkeyed: list[int] = []
+        substrings: dict[str, dict[str, list[int]]] = {}
+        for number, rule in enumerate(self.rules):
+            if rule.keys is None:
+                self.unkeyed.append(number)
                 continue
-            values = self.by_field.setdefault(rule.key.field, {})
-            for value in rule.key.values:
-                values.setdefault(value, []).append(rule)
-        # (index field, the event field it comes from, its values): an event without the
-        # source field is passed over with one dict lookup, no comparable value made.
-        self._fields = [(name, name.removeprefix(BASENAME), values)
-                        for name, values in self.by_field.items()]
+            for key in rule.keys:
+                table = substrings if key.substring else self.by_field
+                values = table.setdefault(key.field, {})
+                for value in key.values:
+                    values.setdefault(value, []).append(number)
+        self.by_substring = {name: _automaton(values) for name, values in substrings.items()}
+        # Per event field, the index fields computed from it (itself, its basename, its
+        # networks…): an event is looked up only for the fields it has.
+        self._by_source: dict[str, list[tuple[str, Any, bool]]] = {}
+        for name, values in self.by_field.items():
+            self._by_source.setdefault(source_field(name), []).append((name, values, False))
+        for name, automaton in self.by_substring.items():
+            self._by_source.setdefault(name, []).append((name, automaton, True))
+        self._sources = frozenset(self._by_source)
 
     def candidates(self, view: FieldView) -> list[DetectionRule]:
-        """The rules that could match the event of `view`."""
-        event, found = view.event, list(self.unkeyed)
-        for name, source, values in self._fields:
-            if source not in event:
-                continue
-            value = view[name]
-            if value.__class__ is str:
-                rules = values.get(value)
-                if rules:
-                    found += rules
-            elif value.__class__ is tuple:
-                listed = {id(r): r for v in value for r in values.get(v, ())}
-                found += listed.values()
-        return found
+        """The rules that could match the event of `view`, in load order."""
+        numbers = set(self.unkeyed)
+        for source in view.event.keys() & self._sources:
+            for name, table, substring in self._by_source[source]:
+                value = view[name]
+                for item in (value,) if value.__class__ is str else value or ():
+                    if substring:
+                        for _, found in table.iter(item):
+                            numbers.update(found)
+                    else:
+                        found = table.get(item)
+                        if found:
+                            numbers.update(found)
+        rules = self.rules
+        return [rules[number] for number in sorted(numbers)]
+
+
+def _automaton(values: Mapping[str, list[int]]) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for value, numbers in values.items():
+        automaton.add_word(value, tuple(numbers))
+    automaton.make_automaton()
+    return automaton
 
 
 class RuleEngine:

@@ -49,6 +49,7 @@ from sigma.types import (
     TimestampPart,
 )
 
+from rules.codegen import field_code, generate, inline, joined, negated, with_code
 from rules.errors import RuleError
 
 Matcher = Callable[[Mapping[str, Any], "FieldView"], bool]
@@ -57,9 +58,17 @@ ValueTest = Callable[[Any], bool]
 # Keyword searches (a value with no field) look in the message and the raw line, the two fields
 # that hold the whole log record.
 KEYWORD_FIELDS = ("message", "log.original")
+# A virtual field: the network an address is in, `network/<prefix length>:<field>` (e.g.
+# network/24:source.ip of 10.45.1.7 is 4/688768: the address's family and its first 24 bits).
+# The slash keeps it apart from ECS's own network.* fields.
+NETWORK = "network/"
 # A virtual field: the last path component of a field's value, lower-case
 # ("basename:process.executable" of C:\Windows\System32\CertUtil.exe is certutil.exe).
 BASENAME = "basename:"
+# Substring keys shorter than this are no key at all (they are in nearly every value); from
+# LONG_SUBSTRING on they rank with specific values' keys.
+MIN_SUBSTRING = 3
+LONG_SUBSTRING = 5
 # Fields whose values hundreds of rules share: an index key on them prunes little.
 BROAD_FIELDS = frozenset({"event.dataset", "winlog.channel", "event.category", "event.type",
                           "event.kind", "event.module", "event.outcome"})
@@ -77,12 +86,28 @@ class FieldView(dict[str, Any]):
         self.event = event
 
     def __missing__(self, key: str) -> Any:
-        if key.startswith(BASENAME):
+        value = self.event.get(key)
+        # The common cases first, inline: this runs for every field every event is tested on.
+        if value.__class__ is str:
+            value = value.lower()
+        elif value is not None:
+            value = comparable(value)
+        elif key.startswith(BASENAME):
             value = _basename(self[key[len(BASENAME):]])
-        else:
-            value = comparable(self.event.get(key))
+        elif key.startswith(NETWORK):
+            prefix, _, name = key[len(NETWORK):].partition(":")
+            value = _network(self[name], int(prefix))
         self[key] = value
         return value
+
+
+def source_field(name: str) -> str:
+    """The event field a (possibly virtual) field is computed from."""
+    if name.startswith(BASENAME):
+        return name[len(BASENAME):]
+    if name.startswith(NETWORK):
+        return name.partition(":")[2]
+    return name
 
 
 def comparable(value: Any) -> Any:
@@ -90,6 +115,8 @@ def comparable(value: Any) -> Any:
         return None
     if isinstance(value, str):
         return value.lower()
+    if value.__class__ is int:
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
@@ -97,6 +124,27 @@ def comparable(value: Any) -> Any:
     if isinstance(value, dict):
         return None
     return str(value).lower()
+
+
+def _network(value: Any, prefix: int) -> Any:
+    """`family/first bits` of an address (or of each of a list), None for what is not one."""
+    if value.__class__ is tuple:
+        return tuple(n for n in (_network(v, prefix) for v in value) if n is not None)
+    if value.__class__ is not str:
+        return None
+    for family, bits in ((socket.AF_INET, 32), (socket.AF_INET6, 128)):
+        try:
+            number = int.from_bytes(socket.inet_pton(family, value))
+        except OSError:
+            continue
+        return f"{bits // 8}/{number >> (bits - prefix)}" if prefix <= bits else None
+    return None
+
+
+def _network_key(field: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Keys:
+    bits, prefix = network.max_prefixlen, network.prefixlen
+    first = int(network.network_address) >> (bits - prefix)
+    return (IndexKey(f"{NETWORK}{prefix}:{field}", frozenset({f"{bits // 8}/{first}"})),)
 
 
 def _basename(value: Any) -> Any:
@@ -109,18 +157,29 @@ def _basename(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class IndexKey:
-    """The rule matches only events whose `field` holds one of `values` (lower-case)."""
+    """The rule matches only events whose `field` holds one of `values` (lower-case), or, for a
+    `substring` key, contains one of them."""
 
     field: str
     values: frozenset[str]
+    substring: bool = False
     # True when the key is the whole test (field equals one of the values), not only a
     # necessary part of it: such keys merge into one set lookup.
     exact: bool = dataclasses.field(default=False, compare=False)
 
     @property
-    def rank(self) -> tuple[int, int]:
-        # Prefer a specific field, then fewer values: the key that leaves fewest candidates.
-        return (self.field in BROAD_FIELDS, len(self.values))
+    def rank(self) -> int:
+        # A specific value beats a substring (short ones are common), which beats a value many
+        # rules share (a dataset, a channel): the key that leaves fewest candidates.
+        if self.field in BROAD_FIELDS:
+            return 3
+        if self.substring:
+            return 1 if min(map(len, self.values)) >= LONG_SUBSTRING else 2
+        return 0
+
+
+# A rule matches only events that satisfy one of its keys (any-of); None: every event.
+Keys = tuple[IndexKey, ...] | None
 
 
 @dataclass(frozen=True)
@@ -134,7 +193,7 @@ class Leaf:
 @dataclass
 class Compiled:
     matcher: Matcher
-    key: IndexKey | None
+    keys: Keys
     leaves: list[Leaf]
 
 
@@ -142,22 +201,21 @@ def compile_condition(node: Any, field_name: Callable[[str], str] = str) -> Comp
     """Compile a postprocessed pySigma condition tree. `field_name` maps a rule's field name to
     the event's. RuleError for anything the engine cannot evaluate exactly."""
     leaves: list[Leaf] = []
-    matcher, key = _compile(node, field_name, leaves, positive=True)
-    return Compiled(matcher, key, leaves)
+    matcher, keys = _compile(node, field_name, leaves, positive=True)
+    return Compiled(generate(matcher), keys, leaves)
 
 
 def _compile(node: Any, field_name: Callable[[str], str], leaves: list[Leaf],
-             positive: bool) -> tuple[Matcher, IndexKey | None]:
+             positive: bool) -> tuple[Matcher, Keys]:
     if isinstance(node, ConditionAND | ConditionOR):
         parts = [_compile(arg, field_name, leaves, positive) for arg in node.args]
         matchers = tuple(m for m, _ in parts)
         if isinstance(node, ConditionAND):
-            keys = [k for _, k in parts if k is not None]
-            return _all(matchers), min(keys, key=lambda k: k.rank, default=None)
-        return _one_of(matchers, _union_key([k for _, k in parts]))
+            return _all(matchers), _best_keys([k for _, k in parts])
+        return _one_of(matchers, _union_keys([k for _, k in parts]))
     if isinstance(node, ConditionNOT):
         inner, _ = _compile(node.args[0], field_name, leaves, not positive)
-        return (lambda event, view: not inner(event, view)), None
+        return with_code(lambda event, view: not inner(event, view), negated(inner)), None
     if isinstance(node, ConditionFieldEqualsValueExpression):
         return _field_matcher(field_name(node.field), node.value, leaves, positive, field_name)
     if isinstance(node, ConditionValueExpression):
@@ -168,6 +226,14 @@ def _compile(node: Any, field_name: Callable[[str], str], leaves: list[Leaf],
 
 
 def _all(matchers: tuple[Matcher, ...]) -> Matcher:
+    return with_code(_all_closure(matchers), joined(matchers, "and"))
+
+
+def _any(matchers: tuple[Matcher, ...]) -> Matcher:
+    return with_code(_any_closure(matchers), joined(matchers, "or"))
+
+
+def _all_closure(matchers: tuple[Matcher, ...]) -> Matcher:
     if len(matchers) == 2:
         first, second = matchers
         return lambda event, view: first(event, view) and second(event, view)
@@ -181,7 +247,7 @@ def _all(matchers: tuple[Matcher, ...]) -> Matcher:
     return every
 
 
-def _any(matchers: tuple[Matcher, ...]) -> Matcher:
+def _any_closure(matchers: tuple[Matcher, ...]) -> Matcher:
     if len(matchers) == 2:
         first, second = matchers
         return lambda event, view: first(event, view) or second(event, view)
@@ -194,29 +260,46 @@ def _any(matchers: tuple[Matcher, ...]) -> Matcher:
     return some
 
 
-def _one_of(matchers: tuple[Matcher, ...], key: IndexKey | None) -> tuple[Matcher, IndexKey | None]:
+def _one_of(matchers: tuple[Matcher, ...], keys: Keys) -> tuple[Matcher, Keys]:
     """OR of tests; a list of plain values for one field (a logsource's datasets, a rule's
     ports) becomes one set lookup instead of a test per value."""
-    if key is not None and key.exact and len(matchers) > 1:
-        return _apply(key.field, key.values.__contains__, raw=False), key
-    return (_merged(matchers) if len(matchers) > 1 else None) or _any(matchers), key
+    if keys is not None and len(keys) == 1 and keys[0].exact and len(matchers) > 1:
+        values = keys[0].values
+        member = inline(lambda v: v in values, "{v} in {0}", values,
+                        many="not {0}.isdisjoint({v})")
+        return _apply(keys[0].field, member, raw=False), keys
+    return (_merged(matchers) if len(matchers) > 1 else None) or _any(matchers), keys
 
 
-def _union_key(keys: Sequence[IndexKey | None]) -> IndexKey | None:
-    if not keys or any(k is None for k in keys):
+def _best_keys(options: Sequence[Keys]) -> Keys:
+    """AND: any one part's keys will do; the part whose weakest key is strongest."""
+    known = [keys for keys in options if keys is not None]
+    if not known:
         return None
-    fields = {k.field for k in keys if k is not None}
-    if len(fields) != 1:
+    best = min(known, key=lambda keys: (max(k.rank for k in keys),
+                                        sum(len(k.values) for k in keys)))
+    # Only a part of the test now: an OR of such ANDs must not become a set lookup.
+    return tuple(dataclasses.replace(k, exact=False) for k in best)
+
+
+def _union_keys(options: Sequence[Keys]) -> Keys:
+    """OR: a match satisfies one part, so it satisfies one of the parts' keys (merged by field
+    and kind); a part without keys leaves the whole without."""
+    if not options or any(keys is None for keys in options):
         return None
-    return IndexKey(fields.pop(), frozenset().union(*(k.values for k in keys if k is not None)),
-                    exact=all(k.exact for k in keys if k is not None))
+    merged: dict[tuple[str, bool], IndexKey] = {}
+    for key in (k for keys in options if keys is not None for k in keys):
+        seen = merged.get((key.field, key.substring))
+        merged[(key.field, key.substring)] = key if seen is None else IndexKey(
+            key.field, seen.values | key.values, key.substring, exact=seen.exact and key.exact)
+    return tuple(merged.values())
 
 
 def _field_matcher(field: str, value: Any, leaves: list[Leaf], positive: bool,
-                   field_name: Callable[[str], str]) -> tuple[Matcher, IndexKey | None]:
+                   field_name: Callable[[str], str]) -> tuple[Matcher, Keys]:
     if isinstance(value, SigmaExpansion):
         parts = [_field_matcher(field, v, leaves, positive, field_name) for v in value.values]
-        return _one_of(tuple(m for m, _ in parts), _union_key([k for _, k in parts]))
+        return _one_of(tuple(m for m, _ in parts), _union_keys([k for _, k in parts]))
     if isinstance(value, SigmaFieldReference):
         return _reference_matcher(field, field_name(value.field), value), None
     if isinstance(value, SigmaNull):
@@ -229,10 +312,13 @@ def _field_matcher(field: str, value: Any, leaves: list[Leaf], positive: bool,
     test, raw, key_value = _value_test(value)
     if positive:
         leaves.append(Leaf(field, test))
-    key = IndexKey(field, frozenset({key_value}), exact=True) if key_value is not None else None
-    if isinstance(value, SigmaString) and not raw:
-        key = key or _basename_key(field, value)
-    return _apply(field, test, raw), key
+    if key_value is not None:
+        keys: Keys = (IndexKey(field, frozenset({key_value}), exact=True),)
+    elif isinstance(value, SigmaCIDRExpression):
+        keys = _network_key(field, value.network)
+    else:
+        keys = _string_keys(field, value) if isinstance(value, SigmaString) else None
+    return _apply(field, test, raw), keys
 
 
 def _apply(field: str, test: ValueTest, raw: bool) -> Matcher:
@@ -254,7 +340,7 @@ def _apply(field: str, test: ValueTest, raw: bool) -> Matcher:
             return any(test(v) for v in value)
         return False
     match.field_test = (field, test)  # type: ignore[attr-defined]
-    return match
+    return with_code(match, field_code(field, test, match))
 
 
 def _merged(matchers: tuple[Matcher, ...]) -> Matcher | None:
@@ -283,12 +369,14 @@ def _merged(matchers: tuple[Matcher, ...]) -> Matcher | None:
 
 
 def _keyword_matcher(value: Any, leaves: list[Leaf],
-                     positive: bool) -> tuple[Matcher, IndexKey | None]:
+                     positive: bool) -> tuple[Matcher, Keys]:
     values = value.values if isinstance(value, SigmaExpansion) else [value]
     tests = []
+    options: list[Keys] = []
     for item in values:
         if isinstance(item, SigmaRegularExpression):  # searched for, so unanchored already
             tests.append((_regex_test(item), True))
+            options.append(None)
             continue
         if not isinstance(item, SigmaString | SigmaNumber):
             raise RuleError(f"keyword searches must be strings, not {type(item).__name__}")
@@ -298,10 +386,11 @@ def _keyword_matcher(value: Any, leaves: list[Leaf],
             pattern = SigmaCasedString.from_sigma_string(pattern)
         test, raw, _ = _value_test(pattern)
         tests.append((test, raw))
+        options += [_string_keys(name, pattern) for name in KEYWORD_FIELDS]
     matchers = tuple(_apply(name, test, raw) for name in KEYWORD_FIELDS for test, raw in tests)
     if positive:
         leaves.extend(Leaf(name, test) for name in KEYWORD_FIELDS for test, _ in tests)
-    return _any(matchers), None
+    return _any(matchers), _union_keys(options)
 
 
 def _as_string(value: SigmaString | SigmaNumber) -> SigmaString:
@@ -319,10 +408,11 @@ def _value_test(value: Any) -> tuple[ValueTest, bool, str | None]:
         return _timestamp_part_test(value.timestamp_part, value.number), True, None
     if isinstance(value, SigmaBool):
         wanted = "true" if value.boolean else "false"
-        return (lambda v: v == wanted), False, wanted
+        return inline(lambda v: v == wanted, "{v} == {0}", wanted, many="{0} in {v}"), False, \
+            wanted
     if isinstance(value, SigmaNumber):
         text = str(value.number).lower()
-        return (lambda v: v == text), False, text
+        return inline(lambda v: v == text, "{v} == {0}", text, many="{0} in {v}"), False, text
     if isinstance(value, SigmaCompareExpression):
         return _compare_test(value), True, None
     if isinstance(value, SigmaRegularExpression):
@@ -340,18 +430,21 @@ def _literal(value: SigmaString) -> str | None:
     return "".join(parts).lower()  # type: ignore[arg-type]
 
 
-def _basename_key(field: str, value: SigmaString) -> IndexKey | None:
-    """`…\\certutil.exe` (an endswith on a path) requires the basename certutil.exe."""
+def _string_keys(field: str, value: SigmaString) -> Keys:
+    """What a wildcard string requires: `…\\certutil.exe` (an endswith on a path) the basename
+    certutil.exe; otherwise its longest literal run as a substring (case-folded: a cased
+    match contains it too)."""
     parts = value.s
-    if len(parts) != 2 or parts[0] is not SpecialChars.WILDCARD_MULTI:
+    if len(parts) == 2 and parts[0] is SpecialChars.WILDCARD_MULTI and isinstance(parts[1], str):
+        tail = parts[1]
+        name = tail[1:].lower()
+        if tail.startswith(_SEPARATORS) and name and not any(s in name for s in _SEPARATORS):
+            return (IndexKey(BASENAME + field, frozenset({name})),)
+    runs = [p.lower() for p in parts if isinstance(p, str)]
+    longest = max(runs, key=len, default="")
+    if len(longest) < MIN_SUBSTRING:
         return None
-    tail = parts[1]
-    if not isinstance(tail, str) or not tail.startswith(_SEPARATORS):
-        return None
-    name = tail[1:].lower()
-    if not name or any(s in name for s in _SEPARATORS):
-        return None
-    return IndexKey(BASENAME + field, frozenset({name}))
+    return (IndexKey(field, frozenset({longest}), substring=True),)
 
 
 def _string_test(value: SigmaString, cased: bool) -> ValueTest:
@@ -362,7 +455,9 @@ def _string_test(value: SigmaString, cased: bool) -> ValueTest:
     many = SpecialChars.WILDCARD_MULTI
     if all(isinstance(p, str) for p in parts):
         text = fold("".join(parts))  # type: ignore[arg-type]
-        return _cased(lambda v: v == text, cased)
+        if cased:
+            return _cased(lambda v: v == text, cased)
+        return inline(lambda v: v == text, "{v} == {0}", text, many="{0} in {v}")
     inner = parts[1:-1]
     if all(isinstance(p, str) for p in inner):
         text = fold("".join(inner))  # type: ignore[arg-type]
@@ -372,10 +467,14 @@ def _string_test(value: SigmaString, cased: bool) -> ValueTest:
             return _contains(text)
     if len(parts) == 2 and parts[1] is many and isinstance(parts[0], str):
         prefix = fold(parts[0])
-        return _cased(lambda v: v.startswith(prefix), cased)
+        if cased:
+            return _cased(lambda v: v.startswith(prefix), cased)
+        return inline(lambda v: v.startswith(prefix), "{v}.startswith({0})", prefix)
     if len(parts) == 2 and parts[0] is many and isinstance(parts[1], str):
         suffix = fold(parts[1])
-        return _cased(lambda v: v.endswith(suffix), cased)
+        if cased:
+            return _cased(lambda v: v.endswith(suffix), cased)
+        return inline(lambda v: v.endswith(suffix), "{v}.endswith({0})", suffix)
     pattern = re.compile("".join(_wildcard_part(p, fold) for p in parts), re.DOTALL)
     return _cased(lambda v: pattern.fullmatch(v) is not None, cased)
 
@@ -384,7 +483,7 @@ def _contains(text: str) -> ValueTest:
     def test(value: str) -> bool:
         return text in value
     test.needle = text  # type: ignore[attr-defined]
-    return test
+    return inline(test, "{0} in {v}", text)
 
 
 def _wildcard_part(part: str | SpecialChars, fold: Callable[[str], str]) -> str:

@@ -29,7 +29,7 @@ from sigma.types import SigmaString
 
 from rules.alerts import LEVELS, RuleInfo
 from rules.errors import RuleError
-from rules.matchers import Compiled, FieldView, IndexKey, compile_condition
+from rules.matchers import Compiled, FieldView, Keys, compile_condition
 
 # The specification names `utf16le` with `wide` as its alias; pySigma 1.5.1 knows only `wide`.
 modifier_mapping.setdefault("utf16le", SigmaWideModifier)
@@ -81,8 +81,8 @@ class DetectionRule:
         return self.info.id
 
     @property
-    def key(self) -> IndexKey | None:
-        return self.compiled.key
+    def keys(self) -> Keys:
+        return self.compiled.keys
 
     def matches(self, event: Mapping[str, Any], view: FieldView | None = None) -> bool:
         return self.compiled.matcher(event, view if view is not None else FieldView(event))
@@ -298,7 +298,8 @@ def rule_info(sigma: SigmaRule | SigmaCorrelationRule, source: str) -> RuleInfo:
     return RuleInfo(id=rule_id, name=sigma.title or rule_id,
                     level=level if level in LEVELS else "medium",
                     type="detection", tags=tuple(str(t) for t in sigma.tags or ()),
-                    description=sigma.description or "", source=source)
+                    description=sigma.description or "", source=source,
+                    author=sigma.author or "")
 
 
 def logsource_matches(sigma: SigmaRule, entries: Sequence[Mapping[str, Any]] | None = None

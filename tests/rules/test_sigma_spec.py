@@ -31,7 +31,8 @@ PROCESS_CREATION = "{product: windows, category: process_creation}"
 LOGSOURCE_FIELDS: dict[str, dict[str, str]] = {
     WEB: {"event.dataset": "nginx.access"},
     SECURITY: {"winlog.channel": "Security"},
-    PROCESS_CREATION: {"event.category": "process", "event.type": "start"},
+    PROCESS_CREATION: {"winlog.channel": "Microsoft-Windows-Sysmon/Operational",
+                       "event.category": "process", "event.type": "start"},
 }
 T = "2026-11-21T03:04:05.000000Z"  # a Saturday: ISO week 47
 
@@ -61,12 +62,18 @@ class Rule:
 
 
 def _assert_indexed(rule: DetectionRule, event: Mapping[str, Any]) -> None:
-    key = rule.key
-    if key is None:
+    """The rule's index keys must let through every event the rule matches."""
+    if rule.keys is None:
         return
-    value = FieldView(event)[key.field]
-    values = value if isinstance(value, tuple) else (value,)
-    assert any(v in key.values for v in values), f"index key {key} would skip {event}"
+    view = FieldView(event)
+    for key in rule.keys:
+        value = view[key.field]
+        values = value if isinstance(value, tuple) else (value,)
+        if key.substring and any(k in v for v in values if v for k in key.values):
+            return
+        if not key.substring and any(v in key.values for v in values):
+            return
+    raise AssertionError(f"index keys {rule.keys} would skip {event}")
 
 
 @functools.cache
