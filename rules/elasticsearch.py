@@ -17,12 +17,13 @@ from sigma.pipelines.elasticsearch.windows import ecs_windows
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import (
     AddConditionTransformation,
+    FieldMappingTransformation,
     ValueListPlaceholderTransformation,
 )
 from sigma.rule import SigmaRule
 
 from rules.errors import RuleError
-from rules.sigma_rules import DetectionRule, logsource_matches
+from rules.sigma_rules import DetectionRule, logsource_meaning
 
 QueryForm = Literal["lucene", "esql"]
 
@@ -33,9 +34,13 @@ def to_elasticsearch(rule: DetectionRule, form: QueryForm = "lucene",
     cannot express it."""
     sigma = SigmaRule.from_dict(rule.document)
     items = [ProcessingItem(ValueListPlaceholderTransformation(), identifier="placeholders")]
+    meaning = logsource_meaning(sigma)
     items += [ProcessingItem(AddConditionTransformation(dict(match)),
                              identifier=f"logsource_{number}")
-              for number, match in enumerate(logsource_matches(sigma))]
+              for number, match in enumerate(meaning.conditions)]
+    if meaning.fields:
+        items.append(ProcessingItem(FieldMappingTransformation(meaning.fields),
+                                    identifier="taxonomy_fields"))
     pipeline = ProcessingPipeline(name="soc logsources", priority=10, items=items,
                                   vars={k: list(v) for k, v in (placeholders or {}).items()})
     backend_class = LuceneBackend if form == "lucene" else ESQLBackend

@@ -10,6 +10,7 @@ duplicate id — is a `RuleProblem` naming the file and line, and the other rule
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,12 +23,24 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.pipelines.elasticsearch.windows import ecs_windows
+from sigma.pipelines.elasticsearch.zeek import ecs_zeek_beats
+from sigma.processing.conditions import IncludeFieldCondition, MatchStringCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import ValueListPlaceholderTransformation
-from sigma.rule import SigmaRule
+from sigma.processing.transformations import (
+    SetValueTransformation,
+    ValueListPlaceholderTransformation,
+)
+from sigma.rule import (
+    SigmaDetection,
+    SigmaDetectionItem,
+    SigmaDetections,
+    SigmaLogSource,
+    SigmaRule,
+)
 from sigma.types import SigmaString
 
 from rules.alerts import LEVELS, RuleInfo
+from rules.correlation import compile_correlation
 from rules.errors import RuleError
 from rules.matchers import Compiled, FieldView, Keys, compile_condition
 
@@ -142,6 +155,7 @@ class RuleLoader:
         self.result = RuleSet()
         self._seen: dict[str, str] = {}
         self._correlations: list[tuple[_Document, SigmaCorrelationRule]] = []
+        self._logsources_of: dict[str, SigmaLogSource] = {}
 
     def add_paths(self, paths: Iterable[Path]) -> None:
         for path in paths:
@@ -179,8 +193,6 @@ class RuleLoader:
 
     def finish(self) -> RuleSet:
         """Compile the correlations now that every rule they may reference is known."""
-        from rules.correlation import compile_correlation
-
         references: dict[str, str] = {}
         for rule in self.result.detections:
             references[rule.id] = rule.id
@@ -194,6 +206,7 @@ class RuleLoader:
                     references[reference] = rule_id
         for document, sigma in self._correlations:
             try:
+                self._map_correlation_fields(sigma)
                 compiled = compile_correlation(sigma, references, document.source)
             except (RuleError, SigmaError) as exc:
                 self._problem(document.source, document.line, str(exc), str(sigma.id or ""))
@@ -243,13 +256,16 @@ class RuleLoader:
         _refuse_modifiers(content.get("detection"))
         sigma = SigmaRule.from_dict(content, collect_errors=True)
         _raise_first(sigma.errors)
-        extra = self._logsource_condition(sigma)
+        meaning = logsource_meaning(sigma, self.logsources)
         self.pipeline.apply(sigma)
         conditions = [c.parsed for c in sigma.detection.parsed_condition]
         tree = conditions[0] if len(conditions) == 1 else ConditionOR(conditions)
-        if extra is not None:
-            tree = ConditionAND([extra, tree])
-        compiled = compile_condition(tree, ecs_field)
+        if meaning.conditions:
+            # The rule's own tests first: they fail sooner than its logsource's, which the
+            # index has mostly checked already.
+            extra = [_match_condition(match) for match in meaning.conditions]
+            tree = ConditionAND([tree, *extra])
+        compiled = compile_condition(tree, meaning.field)
         info = rule_info(sigma, document.source)
         for name in sorted({leaf.field for leaf in compiled.leaves}):
             if name.split(".", 1)[0] not in KNOWN_FIELD_SETS:
@@ -259,10 +275,41 @@ class RuleLoader:
         self.result.detections.append(DetectionRule(
             info, content, compiled, info.id not in self.disabled,
             str(content["name"]) if content.get("name") else None))
+        self._logsources_of[info.id] = sigma.logsource
+        if content.get("name"):
+            self._logsources_of[str(content["name"])] = sigma.logsource
 
-    def _logsource_condition(self, sigma: SigmaRule) -> Any:
-        parts = [_match_condition(match) for match in logsource_matches(sigma, self.logsources)]
-        return ConditionAND(parts) if parts else None
+    def _map_correlation_fields(self, sigma: SigmaCorrelationRule) -> None:
+        """A correlation's fields are named as its rules name them (TargetUserName): rename
+        them as those rules' fields were (winlog.event_data.TargetUserName)."""
+        aliases = {alias.alias for alias in sigma.aliases}
+        first = next((self._logsources_of[r.reference] for r in sigma.rules or ()
+                      if r.reference in self._logsources_of), None)
+        if first is not None and sigma.group_by:
+            sigma.group_by = [name if name in aliases else self._field_in(first, name)
+                              for name in sigma.group_by]
+        condition = sigma.condition
+        if first is not None and isinstance(getattr(condition, "fieldref", None), str):
+            condition.fieldref = self._field_in(first, condition.fieldref)
+        for alias in sigma.aliases:
+            for reference, name in list(alias.mapping.items()):
+                logsource = self._logsources_of.get(reference.reference)
+                if logsource is not None:
+                    alias.mapping[reference] = self._field_in(logsource, name)
+
+    def _field_in(self, logsource: SigmaLogSource, name: str) -> str:
+        """What the field `name` becomes in a rule of that logsource (pipeline, taxonomy)."""
+        probe = SigmaRule(title="field", logsource=logsource, detection=SigmaDetections(
+            {"probe": SigmaDetection([SigmaDetectionItem(name, [], [SigmaString("x")])])},
+            ["probe"]))
+        self.pipeline.apply(probe)
+        items = probe.detection.detections["probe"].detection_items
+        mapped = getattr(items[0], "field", None) or name if items else name
+        try:
+            return logsource_meaning(probe, self.logsources).field(mapped)
+        except RuleError:
+            return ecs_field(mapped)
+
 
     def _problem(self, source: str, line: int | None, reason: str, rule_id: str | None = None,
                  severity: str = "error") -> None:
@@ -302,19 +349,70 @@ def rule_info(sigma: SigmaRule | SigmaCorrelationRule, source: str) -> RuleInfo:
                     author=sigma.author or "")
 
 
-def logsource_matches(sigma: SigmaRule, entries: Sequence[Mapping[str, Any]] | None = None
-                      ) -> list[dict[str, Any]]:
-    """The field conditions the rule's logsource stands for (rules/logsources.yaml);
-    RuleError when no entry accepts it."""
+@dataclass
+class LogsourceMeaning:
+    """What a rule's logsource stands for: conditions on events, and the ECS names of the
+    Sigma taxonomy's field names for that log (cs-uri-query → url.query)."""
+
+    conditions: list[dict[str, Any]]
+    fields: dict[str, str]
+
+    def field(self, name: str) -> str:
+        return self.fields.get(name) or ecs_field(name)
+
+
+def logsource_meaning(sigma: SigmaRule, entries: Sequence[Mapping[str, Any]] | None = None
+                      ) -> LogsourceMeaning:
+    """The logsource's meaning from rules/logsources.yaml; RuleError when no entry accepts it."""
     logsource = sigma.logsource
     wanted = {"product": logsource.product, "category": logsource.category,
               "service": logsource.service}
     accepted = [e for e in entries or _logsources() if _accepts(e["when"], wanted)]
+    # An entry naming the rule's values outranks one that accepts any value ("*").
+    exact = [e for e in accepted if "*" not in e["when"].values()]
+    accepted = exact or accepted
     if not accepted:
         described = ", ".join(f"{k}: {v}" for k, v in wanted.items() if v)
         raise RuleError(f"logsource ({described or 'empty'}) names a log this product does "
                         "not collect (rules/logsources.yaml)")
-    return [e["match"] for e in accepted if e.get("match")]
+    # `{service}` in a condition's value: the rule's own (zeek.{service} → zeek.dns).
+    names = {key: value.lower() for key, value in wanted.items() if value}
+    conditions = [{field: _filled(values, names) for field, values in e["match"].items()}
+                  for e in accepted if e.get("match")]
+    fields: dict[str, str] = {}
+    for entry in accepted:
+        fields.update(_field_names(entry.get("fields")))
+    return LogsourceMeaning(conditions, fields)
+
+
+def _filled(values: Any, names: Mapping[str, str]) -> Any:
+    if isinstance(values, list):
+        return [_filled(v, names) for v in values]
+    return str(values).format_map(names) if "{" in str(values) else values
+
+
+def _field_names(spec: Any) -> dict[str, str]:
+    """A logsource entry's `fields`: a mapping, or the name of one pySigma ships."""
+    if spec == "ecs_zeek_beats":
+        return zeek_field_names()
+    return dict(spec or {})
+
+
+@functools.cache
+def zeek_field_names() -> dict[str, str]:
+    """Zeek's field names → the ECS names Filebeat (and collectors/parsers/zeek.py) write, from
+    pySigma's own mapping; where it lists several, the address (.ip) one."""
+    for item in ecs_zeek_beats().items:
+        if item.identifier == "zeek_ecs_field_mapping":
+            mapping = item.transformation.mapping  # type: ignore[attr-defined]
+            return {name: _one_name(target) for name, target in mapping.items()}
+    return {}
+
+
+def _one_name(target: str | list[str]) -> str:
+    if isinstance(target, str):
+        return target
+    return next((t for t in target if t.endswith(".ip")), target[-1])
 
 
 def _refuse_modifiers(detection: Any) -> None:
@@ -363,7 +461,19 @@ def _pipeline(placeholders: Mapping[str, Sequence[str]]) -> ProcessingPipeline:
         items=[ProcessingItem(ValueListPlaceholderTransformation(),
                               identifier="soc_placeholders")],
         vars={name: list(v) for name, v in placeholders.items()})
-    return values + ecs_windows()
+    return values + ecs_windows() + _initiated_as_text()
+
+
+def _initiated_as_text() -> ProcessingPipeline:
+    """Sysmon's `Initiated: 'true'` (SigmaHQ writes the text; pySigma's ECS pipeline turns
+    only the boolean into network.direction egress) as the direction the parser writes."""
+    items = [ProcessingItem(
+        SetValueTransformation(value=direction), identifier=f"initiated_text_{text}",
+        field_name_conditions=[IncludeFieldCondition(fields=["network.direction"])],
+        detection_item_conditions=[MatchStringCondition(cond="all",
+                                                        pattern=f"^(?i:{text})$")])
+        for text, direction in (("true", "egress"), ("false", "ingress"))]
+    return ProcessingPipeline(name="Sysmon Initiated as text", priority=30, items=items)
 
 
 def _logsources() -> list[dict[str, Any]]:

@@ -199,11 +199,11 @@ DWN_AND_FN = {"c-uri": "/h.aspx?dwn=1&fn=a.html?&dwn=2?fn=b"}
     ("all of selection*", DWN, False),
     # `1 of selection* and not 1 of filter*`: `x of` binds tighter than `not`
     ("1 of selection* and not 1 of filter*", DWN, True),
-    ("1 of selection* and not 1 of filter*", {**DWN, "c-ip": "127.0.0.1"}, False),
-    ("1 of selection* and not 1 of filter*", {**DWN, "cs-user-agent": "Nessus SOAP"}, False),
-    ("1 of selection* and not 1 of filter*", {**DWN, "c-ip": "10.0.0.9"}, True),
+    ("1 of selection* and not 1 of filter*", {**DWN, "source.ip": "127.0.0.1"}, False),
+    ("1 of selection* and not 1 of filter*", {**DWN, "user_agent.original": "Nessus SOAP"}, False),
+    ("1 of selection* and not 1 of filter*", {**DWN, "source.ip": "10.0.0.9"}, True),
     # the pattern's `*` may stand anywhere
-    ("1 of *_local", {"c-ip": "127.0.0.1"}, True),
+    ("1 of *_local", {"source.ip": "127.0.0.1"}, True),
     ("1 of *_local", {"cs-user-agent": "nessus"}, False),
 ])
 def test_one_of_all_of_pattern(condition: str, event: dict[str, Any], expected: bool) -> None:
