@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ import ahocorasick
 from rules.alerts import build_alert
 from rules.correlation import CorrelationEngine
 from rules.ioc import IndicatorSet, indicator_alert
-from rules.matchers import FieldView, source_field
+from rules.matchers import FieldView, IndexKey, Keys, source_field
 from rules.sigma_rules import SHIPPED_RULES, DetectionRule, RuleProblem, RuleSet, load_rule_paths
 from soc.config import Settings
 
@@ -40,11 +41,12 @@ class RuleIndex:
         self.by_field: dict[str, dict[str, list[int]]] = {}
         self.unkeyed: list[int] = []
         substrings: dict[str, dict[str, list[int]]] = {}
-        for number, rule in enumerate(self.rules):
-            if rule.keys is None:
+        chosen = _choose_keys(self.rules)
+        for number, keys in enumerate(chosen):
+            if keys is None:
                 self.unkeyed.append(number)
                 continue
-            for key in rule.keys:
+            for key in keys:
                 table = substrings if key.substring else self.by_field
                 values = table.setdefault(key.field, {})
                 for value in key.values:
@@ -75,6 +77,27 @@ class RuleIndex:
                             numbers.update(found)
         rules = self.rules
         return [rules[number] for number in sorted(numbers)]
+
+
+# How often, roughly, a key's field holds its value in events, by the key's rank: a shared
+# value (a dataset) is in most events, a short substring in many.
+_RANK_WEIGHT = (1, 1, 5, 20)
+
+
+def _choose_keys(rules: Sequence[DetectionRule]) -> list[Keys]:
+    """Each rule's index key: of the keys its condition offers, the one whose values fewest
+    rules share (weighted by how common such values are in events) — forty SSH rules all
+    needing process.name sshd are better filed under what else each of them needs."""
+    shared: Counter[tuple[str, bool, str]] = Counter(
+        (key.field, key.substring, value) for rule in rules for option in rule.compiled.options
+        for key in option for value in key.values)
+
+    def cost(option: tuple[IndexKey, ...]) -> int:
+        return sum(_RANK_WEIGHT[key.rank] * shared[(key.field, key.substring, value)]
+                   for key in option for value in key.values)
+
+    return [min(rule.compiled.options, key=cost) if rule.compiled.options else None
+            for rule in rules]
 
 
 def _automaton(values: Mapping[str, list[int]]) -> ahocorasick.Automaton:

@@ -193,16 +193,32 @@ class Leaf:
 @dataclass
 class Compiled:
     matcher: Matcher
-    keys: Keys
+    # The keys of each part the whole condition ANDs together: any one of them will do as
+    # the rule's index key, so the index can pick the one fewest other rules share.
+    options: tuple[tuple[IndexKey, ...], ...]
     leaves: list[Leaf]
+
+    @property
+    def keys(self) -> Keys:
+        """The option that looks most selective by itself."""
+        return _best_keys(self.options)
 
 
 def compile_condition(node: Any, field_name: Callable[[str], str] = str) -> Compiled:
     """Compile a postprocessed pySigma condition tree. `field_name` maps a rule's field name to
     the event's. RuleError for anything the engine cannot evaluate exactly."""
     leaves: list[Leaf] = []
-    matcher, keys = _compile(node, field_name, leaves, positive=True)
-    return Compiled(generate(matcher), keys, leaves)
+    parts = [_compile(part, field_name, leaves, positive=True) for part in _conjuncts(node)]
+    matcher = parts[0][0] if len(parts) == 1 else _all(tuple(m for m, _ in parts))
+    options = tuple(keys for _, keys in parts if keys is not None)
+    return Compiled(generate(matcher), options, leaves)
+
+
+def _conjuncts(node: Any) -> list[Any]:
+    """The parts a condition ANDs together at its top (nested ANDs flattened)."""
+    if isinstance(node, ConditionAND):
+        return [part for arg in node.args for part in _conjuncts(arg)]
+    return [node]
 
 
 def _compile(node: Any, field_name: Callable[[str], str], leaves: list[Leaf],
@@ -316,6 +332,8 @@ def _field_matcher(field: str, value: Any, leaves: list[Leaf], positive: bool,
         keys: Keys = (IndexKey(field, frozenset({key_value}), exact=True),)
     elif isinstance(value, SigmaCIDRExpression):
         keys = _network_key(field, value.network)
+    elif isinstance(value, SigmaRegularExpression):
+        keys = _regex_keys(field, value)
     else:
         keys = _string_keys(field, value) if isinstance(value, SigmaString) else None
     return _apply(field, test, raw), keys
@@ -541,6 +559,40 @@ def _regex_test(value: SigmaRegularExpression) -> ValueTest:
     pattern = re.compile(text, flags)
     # Sigma regular expressions are searched for (unanchored) and case-sensitive unless `i`.
     return lambda v: pattern.search(v if isinstance(v, str) else str(v)) is not None
+
+
+def _regex_keys(field: str, value: SigmaRegularExpression) -> Keys:
+    """A regular expression's longest run of literal text that every match contains (outside
+    alternatives, optional parts and repetitions), as a substring key — case-folded, as the
+    values it is looked up in are."""
+    try:
+        tree = sre_parse.parse(str(value.regexp))
+    except re.error:
+        return None
+    runs = [run.lower() for run in _literal_runs(tree)]
+    longest = max(runs, key=len, default="")
+    if len(longest) < MIN_SUBSTRING:
+        return None
+    return (IndexKey(field, frozenset({longest}), substring=True),)
+
+
+def _literal_runs(tree: Any) -> list[str]:
+    runs, current = [], ""
+    for op, argument in tree:
+        if op is sre_parse.LITERAL:
+            current += chr(argument)
+        elif op is sre_parse.SUBPATTERN:
+            inner = _literal_runs(argument[-1])
+            # A group's text joins the text around it only when it is all literal.
+            if len(inner) == 1 and all(o is sre_parse.LITERAL for o, _ in argument[-1]):
+                current += inner[0]
+            else:
+                runs += [current, *inner]
+                current = ""
+        else:
+            runs.append(current)
+            current = ""
+    return [*runs, current]
 
 
 def check_backtracking(text: str, flags: int = 0) -> None:
