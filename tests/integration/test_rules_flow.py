@@ -170,8 +170,9 @@ def test_rules_validate_and_test_commands(setup: tuple[Path, Path], tmp_path: Pa
     matches = tried.stdout.splitlines()
     assert [line.split("  ")[0] for line in matches] == [
         "2026-11-21T03:00:00.000000Z", "2026-11-21T03:00:12.000000Z"]
-    assert matches[0].endswith("SSH root login failed (test): event.dataset='system.auth', "
-                               "process.name='sshd', event.outcome='failure', user.name='root'")
+    assert matches[0].endswith("SSH root login failed (test): event.outcome='failure', "
+                               "user.name='root', event.dataset='system.auth', "
+                               "process.name='sshd'")
     assert tried.stderr.strip().splitlines()[-1] == "2 events matched"
     listed = run_soc("rules", "list", config=config)
     assert f"{BRUTE}  high          event_count      SSH brute force (test)" in listed.stdout
