@@ -13,17 +13,16 @@ from typing import Literal
 from sigma.backends.elasticsearch import ESQLBackend, LuceneBackend
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
-from sigma.pipelines.elasticsearch.windows import ecs_windows
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import (
     AddConditionTransformation,
     FieldMappingTransformation,
-    ValueListPlaceholderTransformation,
 )
 from sigma.rule import SigmaRule
 
 from rules.errors import RuleError
-from rules.sigma_rules import DetectionRule, logsource_meaning
+from rules.logsource import logsource_meaning, sigma_pipeline
+from rules.sigma_rules import DetectionRule
 
 QueryForm = Literal["lucene", "esql"]
 
@@ -33,18 +32,16 @@ def to_elasticsearch(rule: DetectionRule, form: QueryForm = "lucene",
     """The rule as one Lucene query string (or an ES|QL query); RuleError if the backend
     cannot express it."""
     sigma = SigmaRule.from_dict(rule.document)
-    items = [ProcessingItem(ValueListPlaceholderTransformation(), identifier="placeholders")]
     meaning = logsource_meaning(sigma)
-    items += [ProcessingItem(AddConditionTransformation(dict(match)),
-                             identifier=f"logsource_{number}")
-              for number, match in enumerate(meaning.conditions)]
+    items = [ProcessingItem(AddConditionTransformation(dict(match)),
+                            identifier=f"logsource_{number}")
+             for number, match in enumerate(meaning.conditions)]
     if meaning.fields:
         items.append(ProcessingItem(FieldMappingTransformation(meaning.fields),
                                     identifier="taxonomy_fields"))
-    pipeline = ProcessingPipeline(name="soc logsources", priority=10, items=items,
-                                  vars={k: list(v) for k, v in (placeholders or {}).items()})
+    logsource = ProcessingPipeline(name="soc logsources", priority=5, items=items)
     backend_class = LuceneBackend if form == "lucene" else ESQLBackend
-    backend = backend_class(processing_pipeline=pipeline + ecs_windows())
+    backend = backend_class(processing_pipeline=logsource + sigma_pipeline(placeholders or {}))
     try:
         queries = backend.convert(SigmaCollection([sigma]))
     except (SigmaError, NotImplementedError) as exc:

@@ -10,7 +10,6 @@ duplicate id — is a `RuleProblem` naming the file and line, and the other rule
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,14 +21,6 @@ from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.modifiers import SigmaWideModifier, modifier_mapping
-from sigma.pipelines.elasticsearch.windows import ecs_windows
-from sigma.pipelines.elasticsearch.zeek import ecs_zeek_beats
-from sigma.processing.conditions import IncludeFieldCondition, MatchStringCondition
-from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import (
-    SetValueTransformation,
-    ValueListPlaceholderTransformation,
-)
 from sigma.rule import (
     SigmaDetection,
     SigmaDetectionItem,
@@ -42,6 +33,12 @@ from sigma.types import SigmaString
 from rules.alerts import LEVELS, RuleInfo
 from rules.correlation import compile_correlation
 from rules.errors import RuleError
+from rules.logsource import (
+    ecs_field,
+    logsource_entries,
+    logsource_meaning,
+    sigma_pipeline,
+)
 from rules.matchers import Compiled, FieldView, Keys, compile_condition
 
 # The specification names `utf16le` with `wide` as its alias; pySigma 1.5.1 knows only `wide`.
@@ -52,7 +49,6 @@ REFUSED_MODIFIERS = {"utf16": "the utf16 modifier (UTF-16 with a byte-order mark
                               "wrongly by pySigma 1.5.1; use utf16le (wide) or utf16be"}
 
 SHIPPED_RULES = Path(__file__).resolve().parent / "sigma"
-LOGSOURCES = Path(__file__).resolve().parent / "logsources.yaml"
 RULE_SUFFIXES = (".yml", ".yaml")
 # ECS top-level field sets and the vendor sets the collectors write: a field outside them is
 # probably a typo or a field of a log this product does not collect (a warning, not an error).
@@ -149,8 +145,8 @@ class RuleLoader:
 
     def __init__(self, placeholders: Mapping[str, Sequence[str]] | None = None,
                  disabled: Iterable[str] = ()) -> None:
-        self.pipeline = _pipeline(placeholders or {})
-        self.logsources = _logsources()
+        self.pipeline = sigma_pipeline(placeholders or {})
+        self.logsources = logsource_entries()
         self.disabled = set(disabled)
         self.result = RuleSet()
         self._seen: dict[str, str] = {}
@@ -332,12 +328,6 @@ def load_rule_text(text: str, source: str = "<text>",
     return loader.finish()
 
 
-def ecs_field(name: str) -> str:
-    # The ECS pipeline names Elasticsearch's case-insensitive keyword sub-fields; matching here
-    # is case-insensitive already, so the field itself is meant.
-    return name.removesuffix(".caseless")
-
-
 def rule_info(sigma: SigmaRule | SigmaCorrelationRule, source: str) -> RuleInfo:
     level = sigma.level.name.lower() if sigma.level else "medium"
     rule_id = str(sigma.id) if sigma.id else str(uuid.uuid5(uuid.NAMESPACE_URL,
@@ -347,72 +337,6 @@ def rule_info(sigma: SigmaRule | SigmaCorrelationRule, source: str) -> RuleInfo:
                     type="detection", tags=tuple(str(t) for t in sigma.tags or ()),
                     description=sigma.description or "", source=source,
                     author=sigma.author or "")
-
-
-@dataclass
-class LogsourceMeaning:
-    """What a rule's logsource stands for: conditions on events, and the ECS names of the
-    Sigma taxonomy's field names for that log (cs-uri-query → url.query)."""
-
-    conditions: list[dict[str, Any]]
-    fields: dict[str, str]
-
-    def field(self, name: str) -> str:
-        return self.fields.get(name) or ecs_field(name)
-
-
-def logsource_meaning(sigma: SigmaRule, entries: Sequence[Mapping[str, Any]] | None = None
-                      ) -> LogsourceMeaning:
-    """The logsource's meaning from rules/logsources.yaml; RuleError when no entry accepts it."""
-    logsource = sigma.logsource
-    wanted = {"product": logsource.product, "category": logsource.category,
-              "service": logsource.service}
-    accepted = [e for e in entries or _logsources() if _accepts(e["when"], wanted)]
-    # An entry naming the rule's values outranks one that accepts any value ("*").
-    exact = [e for e in accepted if "*" not in e["when"].values()]
-    accepted = exact or accepted
-    if not accepted:
-        described = ", ".join(f"{k}: {v}" for k, v in wanted.items() if v)
-        raise RuleError(f"logsource ({described or 'empty'}) names a log this product does "
-                        "not collect (rules/logsources.yaml)")
-    # `{service}` in a condition's value: the rule's own (zeek.{service} → zeek.dns).
-    names = {key: value.lower() for key, value in wanted.items() if value}
-    conditions = [{field: _filled(values, names) for field, values in e["match"].items()}
-                  for e in accepted if e.get("match")]
-    fields: dict[str, str] = {}
-    for entry in accepted:
-        fields.update(_field_names(entry.get("fields")))
-    return LogsourceMeaning(conditions, fields)
-
-
-def _filled(values: Any, names: Mapping[str, str]) -> Any:
-    if isinstance(values, list):
-        return [_filled(v, names) for v in values]
-    return str(values).format_map(names) if "{" in str(values) else values
-
-
-def _field_names(spec: Any) -> dict[str, str]:
-    """A logsource entry's `fields`: a mapping, or the name of one pySigma ships."""
-    if spec == "ecs_zeek_beats":
-        return zeek_field_names()
-    return dict(spec or {})
-
-
-@functools.cache
-def zeek_field_names() -> dict[str, str]:
-    """Zeek's field names → the ECS names Filebeat (and collectors/parsers/zeek.py) write, from
-    pySigma's own mapping; where it lists several, the address (.ip) one."""
-    for item in ecs_zeek_beats().items:
-        if item.identifier == "zeek_ecs_field_mapping":
-            mapping = item.transformation.mapping  # type: ignore[attr-defined]
-            return {name: _one_name(target) for name, target in mapping.items()}
-    return {}
-
-
-def _one_name(target: str | list[str]) -> str:
-    if isinstance(target, str):
-        return target
-    return next((t for t in target if t.endswith(".ip")), target[-1])
 
 
 def _refuse_modifiers(detection: Any) -> None:
@@ -453,43 +377,6 @@ def _pieces(text: str) -> Iterator[tuple[int, str]]:
             yield start, "".join(lines[start:number])
             start = number + 1
     yield start, "".join(lines[start:])
-
-
-def _pipeline(placeholders: Mapping[str, Sequence[str]]) -> ProcessingPipeline:
-    values = ProcessingPipeline(
-        name="rules.placeholders from soc.yaml", priority=10,
-        items=[ProcessingItem(ValueListPlaceholderTransformation(),
-                              identifier="soc_placeholders")],
-        vars={name: list(v) for name, v in placeholders.items()})
-    return values + ecs_windows() + _initiated_as_text()
-
-
-def _initiated_as_text() -> ProcessingPipeline:
-    """Sysmon's `Initiated: 'true'` (SigmaHQ writes the text; pySigma's ECS pipeline turns
-    only the boolean into network.direction egress) as the direction the parser writes."""
-    items = [ProcessingItem(
-        SetValueTransformation(value=direction), identifier=f"initiated_text_{text}",
-        field_name_conditions=[IncludeFieldCondition(fields=["network.direction"])],
-        detection_item_conditions=[MatchStringCondition(cond="all",
-                                                        pattern=f"^(?i:{text})$")])
-        for text, direction in (("true", "egress"), ("false", "ingress"))]
-    return ProcessingPipeline(name="Sysmon Initiated as text", priority=30, items=items)
-
-
-def _logsources() -> list[dict[str, Any]]:
-    with LOGSOURCES.open(encoding="utf-8") as handle:
-        return list(yaml.safe_load(handle))
-
-
-def _accepts(when: Mapping[str, Any], wanted: Mapping[str, str | None]) -> bool:
-    for key, value in wanted.items():
-        expected = when.get(key)
-        if expected == "*":
-            if value is None:
-                return False
-        elif (expected or None) != (value.lower() if value else None):
-            return False
-    return True
 
 
 def _match_condition(match: Mapping[str, Any]) -> Any:

@@ -64,9 +64,10 @@ SYSMON_EVENTS: dict[int, Categorisation] = {
 _PROCESS_HASHES = frozenset({1, 23, 24, 25, 26})
 _FILE_HASHES = frozenset({6, 7, 15, 29})
 _REGISTRY_EVENTS = frozenset({12, 13, 14})
-# The version resource of the image: the loaded module's in 7 (image load), the process's else.
+# The version resource of the image: the process's in 1, the loaded module's in 7 (image load).
 _PE = (("FileVersion", "file_version"), ("Description", "description"), ("Product", "product"),
        ("Company", "company"), ("OriginalFileName", "original_file_name"))
+_PE_OWNER = {1: "process", 7: "file"}
 _HIVES = {"HKEY_CLASSES_ROOT": "HKCR", "HKCR": "HKCR", "HKEY_CURRENT_CONFIG": "HKCC",
           "HKCC": "HKCC", "HKEY_CURRENT_USER": "HKCU", "HKCU": "HKCU", "HKEY_DYN_DATA": "HKDD",
           "HKDD": "HKDD", "HKEY_LOCAL_MACHINE": "HKLM", "HKLM": "HKLM",
@@ -149,8 +150,10 @@ def _file(event_id: int, data: dict[str, str], out: dict[str, Any]) -> None:
     set_bool(out, "file.code_signature.signed", data.get("Signed"))
     if data.get("SignatureStatus") == "Valid":
         out["file.code_signature.valid"] = True
-    owner = "file" if event_id == 7 else "process"
-    for name, key in _PE:
+    # Winlogbeat reads these from any event but 7 as the process's; only 1 has them (255's
+    # Description is the error's, which the pipeline leaves in winlog.event_data).
+    owner = _PE_OWNER.get(event_id)
+    for name, key in _PE if owner else ():
         set_field(out, f"{owner}.pe.{key}", data.get(name))
 
 

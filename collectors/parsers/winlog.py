@@ -4,8 +4,8 @@
 `winlog` shape, which the NXLog reader here and the EVTX reader (collectors/evtx.py) build too,
 so an event means the same whichever way it arrived. Every EventData field is kept under
 `winlog.event_data.<Name>`, where pySigma's ECS Windows pipeline sends the rule fields it does
-not rename; the Security and Sysmon events operators care about get the usual ECS fields too
-(collectors/parsers/windows_events.py).
+not rename; Security, Sysmon and PowerShell events get the ECS fields Winlogbeat's modules write
+too (collectors/parsers/windows_events.py, windows_sysmon.py, windows_powershell.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import orjson
 
 from collectors.parsers import registry
 from collectors.parsers.jsonl import JsonLinesParser
-from collectors.parsers.windows_events import ABSENT, enrich, process_id
+from collectors.parsers.windows_common import ABSENT, process_id
+from collectors.parsers.windows_events import enrich
 from soc.errors import ParseError
 from soc.events import flatten, unflatten
 
