@@ -46,7 +46,8 @@ if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
     sys.path[0] = str(ROOT)
 
 from rules.engine import RuleEngine  # noqa: E402
-from rules.matchers import BROAD_FIELDS, FieldView  # noqa: E402
+from rules.field_view import FieldView  # noqa: E402
+from rules.index_keys import BROAD_FIELDS  # noqa: E402
 from rules.sigma_rules import (  # noqa: E402
     SHIPPED_RULES,
     DetectionRule,

@@ -1,8 +1,11 @@
 """The rule engine the pipeline calls: events in, alerts out.
 
-Rules are indexed by the one field and literal values each cannot match without (its logsource's
-dataset, an event code, an executable's name…): for an event the engine looks up the values of
-the indexed fields and tests only the rules filed under them, plus the few that have no such key.
+Each rule is filed under what it cannot match without — values of a field (an event code, an
+executable's file name), text a field must contain (a command-line fragment, a regular
+expression's literal part), the network an address must be in — choosing, among its ANDed
+parts, the one fewest other rules share. For an event the engine looks up the fields it has and
+tests only the rules filed under its values (about one rule per event with 2,000 rules), plus
+the few that have no such key.
 Matches feed the correlation windows and the alerts of detection rules; indicators are matched
 on every event. State (correlation windows) lives as long as the engine: one per `soc serve`,
 one per `soc ingest` run.
@@ -20,8 +23,9 @@ import ahocorasick
 
 from rules.alerts import build_alert
 from rules.correlation import CorrelationEngine
+from rules.field_view import FieldView, source_field
+from rules.index_keys import IndexKey, Keys
 from rules.ioc import IndicatorSet, indicator_alert
-from rules.matchers import FieldView, IndexKey, Keys, source_field
 from rules.sigma_rules import SHIPPED_RULES, DetectionRule, RuleProblem, RuleSet, load_rule_paths
 from soc.config import Settings
 

@@ -34,7 +34,7 @@ from rules.errors import RuleError
 
 LOGSOURCES = Path(__file__).resolve().parent / "logsources.yaml"
 WINDOWS_RAW_FIELDS = ("User", "IpAddress", "SubjectUserName", "SubjectDomainName",
-                      "SubjectUserSid", "WorkstationName")
+                      "SubjectUserSid", "WorkstationName", "ParentProcessName")
 
 
 def ecs_field(name: str) -> str:
@@ -124,7 +124,8 @@ def _windows_raw_fields() -> ProcessingPipeline:
     """Windows fields whose Sigma meaning is the EventData text as Windows writes it, where the
     ECS field the pipeline would pick holds something else: `User` is DOMAIN\\name (user.name
     is the name alone), `IpAddress` may be '-' (source.ip is then absent), `SubjectUserName`
-    is the subject (user.name is the logon's target on 4624/4625)."""
+    is the subject (user.name is the logon's target on 4624/4625), `ParentProcessName` is a
+    full path (process.parent.name is the file name alone)."""
     mapping = {name: f"winlog.event_data.{name}" for name in WINDOWS_RAW_FIELDS}
     return ProcessingPipeline(
         name="Windows fields as written", priority=15,

@@ -1,27 +1,21 @@
 """Sigma condition trees (as pySigma parses them) compiled into fast in-process matchers.
 
-A matcher is a function of the event and its `FieldView`, the event's values made ready for
-comparison once per event (lower-cased text, tuples for lists), so a thousand rules that test
-`process.executable` lower-case it once. Each value type of the Sigma specification compiles
-to the cheapest Python operation that gives its meaning: `==`, `in`, `startswith`, `endswith`,
-a regular expression only where wildcards sit in the middle.
+A matcher is a function of the event and its `FieldView` (`rules.field_view`), the event's values
+made ready for comparison once per event, so a thousand rules that test `process.executable`
+lower-case it once. Each field test runs a value test (`rules.value_tests`) on the field's value;
+AND, OR and NOT join them, an OR of plain values for one field becomes one set lookup, and
+`codegen` turns the whole tree into one Python function.
 
-Compilation also finds what the rule cannot match without: one field and the literal values it
-must hold (`IndexKey`), so the engine tests an event only against rules that could match it.
+Compilation also collects the index keys of each part the condition ANDs together
+(`rules.index_keys`): what the rule cannot match without, so the engine tests an event only
+against rules that could match it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
-import math
 import operator
-import re
-import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
 from sigma.conditions import (
@@ -32,11 +26,8 @@ from sigma.conditions import (
     ConditionValueExpression,
 )
 from sigma.types import (
-    CompareOperators,
-    SigmaBool,
     SigmaCasedString,
     SigmaCIDRExpression,
-    SigmaCompareExpression,
     SigmaExists,
     SigmaExpansion,
     SigmaFieldReference,
@@ -44,142 +35,27 @@ from sigma.types import (
     SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
-    SigmaTimestampPart,
-    SpecialChars,
-    TimestampPart,
 )
 
 from rules.codegen import field_code, generate, inline, joined, negated, with_code
 from rules.errors import RuleError
+from rules.field_view import FieldView
+from rules.index_keys import (
+    IndexKey,
+    Keys,
+    best_keys,
+    network_key,
+    regex_keys,
+    string_keys,
+    union_keys,
+)
+from rules.value_tests import ValueTest, regex_test, value_test
 
-Matcher = Callable[[Mapping[str, Any], "FieldView"], bool]
-ValueTest = Callable[[Any], bool]
+Matcher = Callable[[Mapping[str, Any], FieldView], bool]
 
 # Keyword searches (a value with no field) look in the message and the raw line, the two fields
 # that hold the whole log record.
 KEYWORD_FIELDS = ("message", "log.original")
-# A virtual field: the network an address is in, `network/<prefix length>:<field>` (e.g.
-# network/24:source.ip of 10.45.1.7 is 4/688768: the address's family and its first 24 bits).
-# The slash keeps it apart from ECS's own network.* fields.
-NETWORK = "network/"
-# A virtual field: the last path component of a field's value, lower-case
-# ("basename:process.executable" of C:\Windows\System32\CertUtil.exe is certutil.exe).
-BASENAME = "basename:"
-# Substring keys shorter than this are no key at all (they are in nearly every value); from
-# LONG_SUBSTRING on they rank with specific values' keys.
-MIN_SUBSTRING = 3
-LONG_SUBSTRING = 5
-# Fields whose values hundreds of rules share: an index key on them prunes little.
-BROAD_FIELDS = frozenset({"event.dataset", "winlog.channel", "event.category", "event.type",
-                          "event.kind", "event.module", "event.outcome"})
-_SEPARATORS = ("\\", "/")
-
-
-class FieldView(dict[str, Any]):
-    """An event's values made comparable, computed on first use: lower-case text for scalars,
-    a tuple of them for lists, None when absent. Keys are field names or `basename:<field>`."""
-
-    __slots__ = ("event",)
-
-    def __init__(self, event: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.event = event
-
-    def __missing__(self, key: str) -> Any:
-        value = self.event.get(key)
-        # The common cases first, inline: this runs for every field every event is tested on.
-        if value.__class__ is str:
-            value = value.lower()
-        elif value is not None:
-            value = comparable(value)
-        elif key.startswith(BASENAME):
-            value = _basename(self[key[len(BASENAME):]])
-        elif key.startswith(NETWORK):
-            prefix, _, name = key[len(NETWORK):].partition(":")
-            value = _network(self[name], int(prefix))
-        self[key] = value
-        return value
-
-
-def source_field(name: str) -> str:
-    """The event field a (possibly virtual) field is computed from."""
-    if name.startswith(BASENAME):
-        return name[len(BASENAME):]
-    if name.startswith(NETWORK):
-        return name.partition(":")[2]
-    return name
-
-
-def comparable(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.lower()
-    if value.__class__ is int:
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return tuple(comparable(v) for v in value if v is not None and not isinstance(v, dict))
-    if isinstance(value, dict):
-        return None
-    return str(value).lower()
-
-
-def _network(value: Any, prefix: int) -> Any:
-    """`family/first bits` of an address (or of each of a list), None for what is not one."""
-    if value.__class__ is tuple:
-        return tuple(n for n in (_network(v, prefix) for v in value) if n is not None)
-    if value.__class__ is not str:
-        return None
-    for family, bits in ((socket.AF_INET, 32), (socket.AF_INET6, 128)):
-        try:
-            number = int.from_bytes(socket.inet_pton(family, value))
-        except OSError:
-            continue
-        return f"{bits // 8}/{number >> (bits - prefix)}" if prefix <= bits else None
-    return None
-
-
-def _network_key(field: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Keys:
-    bits, prefix = network.max_prefixlen, network.prefixlen
-    first = int(network.network_address) >> (bits - prefix)
-    return (IndexKey(f"{NETWORK}{prefix}:{field}", frozenset({f"{bits // 8}/{first}"})),)
-
-
-def _basename(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.rsplit("\\", 1)[-1].rsplit("/", 1)[-1]
-    if isinstance(value, tuple):
-        return tuple(_basename(v) for v in value)
-    return None
-
-
-@dataclass(frozen=True)
-class IndexKey:
-    """The rule matches only events whose `field` holds one of `values` (lower-case), or, for a
-    `substring` key, contains one of them."""
-
-    field: str
-    values: frozenset[str]
-    substring: bool = False
-    # True when the key is the whole test (field equals one of the values), not only a
-    # necessary part of it: such keys merge into one set lookup.
-    exact: bool = dataclasses.field(default=False, compare=False)
-
-    @property
-    def rank(self) -> int:
-        # A specific value beats a substring (short ones are common), which beats a value many
-        # rules share (a dataset, a channel): the key that leaves fewest candidates.
-        if self.field in BROAD_FIELDS:
-            return 3
-        if self.substring:
-            return 1 if min(map(len, self.values)) >= LONG_SUBSTRING else 2
-        return 0
-
-
-# A rule matches only events that satisfy one of its keys (any-of); None: every event.
-Keys = tuple[IndexKey, ...] | None
 
 
 @dataclass(frozen=True)
@@ -201,7 +77,7 @@ class Compiled:
     @property
     def keys(self) -> Keys:
         """The option that looks most selective by itself."""
-        return _best_keys(self.options)
+        return best_keys(self.options)
 
 
 def compile_condition(node: Any, field_name: Callable[[str], str] = str) -> Compiled:
@@ -227,8 +103,8 @@ def _compile(node: Any, field_name: Callable[[str], str], leaves: list[Leaf],
         parts = [_compile(arg, field_name, leaves, positive) for arg in node.args]
         matchers = tuple(m for m, _ in parts)
         if isinstance(node, ConditionAND):
-            return _all(matchers), _best_keys([k for _, k in parts])
-        return _one_of(matchers, _union_keys([k for _, k in parts]))
+            return _all(matchers), best_keys([k for _, k in parts])
+        return _one_of(matchers, union_keys([k for _, k in parts]))
     if isinstance(node, ConditionNOT):
         inner, _ = _compile(node.args[0], field_name, leaves, not positive)
         return with_code(lambda event, view: not inner(event, view), negated(inner)), None
@@ -287,35 +163,11 @@ def _one_of(matchers: tuple[Matcher, ...], keys: Keys) -> tuple[Matcher, Keys]:
     return (_merged(matchers) if len(matchers) > 1 else None) or _any(matchers), keys
 
 
-def _best_keys(options: Sequence[Keys]) -> Keys:
-    """AND: any one part's keys will do; the part whose weakest key is strongest."""
-    known = [keys for keys in options if keys is not None]
-    if not known:
-        return None
-    best = min(known, key=lambda keys: (max(k.rank for k in keys),
-                                        sum(len(k.values) for k in keys)))
-    # Only a part of the test now: an OR of such ANDs must not become a set lookup.
-    return tuple(dataclasses.replace(k, exact=False) for k in best)
-
-
-def _union_keys(options: Sequence[Keys]) -> Keys:
-    """OR: a match satisfies one part, so it satisfies one of the parts' keys (merged by field
-    and kind); a part without keys leaves the whole without."""
-    if not options or any(keys is None for keys in options):
-        return None
-    merged: dict[tuple[str, bool], IndexKey] = {}
-    for key in (k for keys in options if keys is not None for k in keys):
-        seen = merged.get((key.field, key.substring))
-        merged[(key.field, key.substring)] = key if seen is None else IndexKey(
-            key.field, seen.values | key.values, key.substring, exact=seen.exact and key.exact)
-    return tuple(merged.values())
-
-
 def _field_matcher(field: str, value: Any, leaves: list[Leaf], positive: bool,
                    field_name: Callable[[str], str]) -> tuple[Matcher, Keys]:
     if isinstance(value, SigmaExpansion):
         parts = [_field_matcher(field, v, leaves, positive, field_name) for v in value.values]
-        return _one_of(tuple(m for m, _ in parts), _union_keys([k for _, k in parts]))
+        return _one_of(tuple(m for m, _ in parts), union_keys([k for _, k in parts]))
     if isinstance(value, SigmaFieldReference):
         return _reference_matcher(field, field_name(value.field), value), None
     if isinstance(value, SigmaNull):
@@ -325,17 +177,17 @@ def _field_matcher(field: str, value: Any, leaves: list[Leaf], positive: bool,
         # or null" — a field present with None, "" or [] exists.
         wanted = bool(value.exists)
         return (lambda event, view: (field in event) is wanted), None
-    test, raw, key_value = _value_test(value)
+    test, raw, key_value = value_test(value)
     if positive:
         leaves.append(Leaf(field, test))
     if key_value is not None:
         keys: Keys = (IndexKey(field, frozenset({key_value}), exact=True),)
     elif isinstance(value, SigmaCIDRExpression):
-        keys = _network_key(field, value.network)
+        keys = network_key(field, value.network)
     elif isinstance(value, SigmaRegularExpression):
-        keys = _regex_keys(field, value)
+        keys = regex_keys(field, value)
     else:
-        keys = _string_keys(field, value) if isinstance(value, SigmaString) else None
+        keys = string_keys(field, value) if isinstance(value, SigmaString) else None
     return _apply(field, test, raw), keys
 
 
@@ -393,7 +245,7 @@ def _keyword_matcher(value: Any, leaves: list[Leaf],
     options: list[Keys] = []
     for item in values:
         if isinstance(item, SigmaRegularExpression):  # searched for, so unanchored already
-            tests.append((_regex_test(item), True))
+            tests.append((regex_test(item), True))
             options.append(None)
             continue
         if not isinstance(item, SigmaString | SigmaNumber):
@@ -402,273 +254,17 @@ def _keyword_matcher(value: Any, leaves: list[Leaf],
         pattern = SigmaString("*") + _as_string(item) + SigmaString("*")
         if isinstance(item, SigmaCasedString):  # the concatenation lost `cased`
             pattern = SigmaCasedString.from_sigma_string(pattern)
-        test, raw, _ = _value_test(pattern)
+        test, raw, _ = value_test(pattern)
         tests.append((test, raw))
-        options += [_string_keys(name, pattern) for name in KEYWORD_FIELDS]
+        options += [string_keys(name, pattern) for name in KEYWORD_FIELDS]
     matchers = tuple(_apply(name, test, raw) for name in KEYWORD_FIELDS for test, raw in tests)
     if positive:
         leaves.extend(Leaf(name, test) for name in KEYWORD_FIELDS for test, _ in tests)
-    return _any(matchers), _union_keys(options)
+    return _any(matchers), union_keys(options)
 
 
 def _as_string(value: SigmaString | SigmaNumber) -> SigmaString:
     return value if isinstance(value, SigmaString) else SigmaString(str(value.number))
-
-
-def _value_test(value: Any) -> tuple[ValueTest, bool, str | None]:
-    """(test, whether it takes the raw value, the literal a match requires — for the index)."""
-    if isinstance(value, SigmaCasedString):
-        return _string_test(value, cased=True), True, None
-    if isinstance(value, SigmaString):
-        test, literal = _string_test(value, cased=False), _literal(value)
-        return test, False, literal
-    if isinstance(value, SigmaTimestampPart):
-        return _timestamp_part_test(value.timestamp_part, value.number), True, None
-    if isinstance(value, SigmaBool):
-        wanted = "true" if value.boolean else "false"
-        return inline(lambda v: v == wanted, "{v} == {0}", wanted, many="{0} in {v}"), False, \
-            wanted
-    if isinstance(value, SigmaNumber):
-        text = str(value.number).lower()
-        return inline(lambda v: v == text, "{v} == {0}", text, many="{0} in {v}"), False, text
-    if isinstance(value, SigmaCompareExpression):
-        return _compare_test(value), True, None
-    if isinstance(value, SigmaRegularExpression):
-        return _regex_test(value), True, None
-    if isinstance(value, SigmaCIDRExpression):
-        return _cidr_test(value.network), True, None
-    raise RuleError(f"unsupported value type {type(value).__name__} ({value})")
-
-
-def _literal(value: SigmaString) -> str | None:
-    # The text itself: to_plain() would escape it again (a\*b for the value a*b).
-    parts = value.s
-    if not all(isinstance(p, str) for p in parts):
-        return None
-    return "".join(parts).lower()  # type: ignore[arg-type]
-
-
-def _string_keys(field: str, value: SigmaString) -> Keys:
-    """What a wildcard string requires: `…\\certutil.exe` (an endswith on a path) the basename
-    certutil.exe; otherwise its longest literal run as a substring (case-folded: a cased
-    match contains it too)."""
-    parts = value.s
-    if len(parts) == 2 and parts[0] is SpecialChars.WILDCARD_MULTI and isinstance(parts[1], str):
-        tail = parts[1]
-        name = tail[1:].lower()
-        if tail.startswith(_SEPARATORS) and name and not any(s in name for s in _SEPARATORS):
-            return (IndexKey(BASENAME + field, frozenset({name})),)
-    runs = [p.lower() for p in parts if isinstance(p, str)]
-    longest = max(runs, key=len, default="")
-    if len(longest) < MIN_SUBSTRING:
-        return None
-    return (IndexKey(field, frozenset({longest}), substring=True),)
-
-
-def _string_test(value: SigmaString, cased: bool) -> ValueTest:
-    parts = list(value.s)
-    if any(not isinstance(p, str | SpecialChars) for p in parts):
-        raise RuleError(f"placeholder in '{value.original}' has no values (rules.placeholders)")
-    fold = (lambda s: s) if cased else str.lower
-    many = SpecialChars.WILDCARD_MULTI
-    if all(isinstance(p, str) for p in parts):
-        text = fold("".join(parts))  # type: ignore[arg-type]
-        if cased:
-            return _cased(lambda v: v == text, cased)
-        return inline(lambda v: v == text, "{v} == {0}", text, many="{0} in {v}")
-    inner = parts[1:-1]
-    if all(isinstance(p, str) for p in inner):
-        text = fold("".join(inner))  # type: ignore[arg-type]
-        if len(parts) == 3 and parts[0] is many and parts[-1] is many:
-            if cased:
-                return _cased(lambda v: text in v, cased)
-            return _contains(text)
-    if len(parts) == 2 and parts[1] is many and isinstance(parts[0], str):
-        prefix = fold(parts[0])
-        if cased:
-            return _cased(lambda v: v.startswith(prefix), cased)
-        return inline(lambda v: v.startswith(prefix), "{v}.startswith({0})", prefix)
-    if len(parts) == 2 and parts[0] is many and isinstance(parts[1], str):
-        suffix = fold(parts[1])
-        if cased:
-            return _cased(lambda v: v.endswith(suffix), cased)
-        return inline(lambda v: v.endswith(suffix), "{v}.endswith({0})", suffix)
-    pattern = re.compile("".join(_wildcard_part(p, fold) for p in parts), re.DOTALL)
-    return _cased(lambda v: pattern.fullmatch(v) is not None, cased)
-
-
-def _contains(text: str) -> ValueTest:
-    def test(value: str) -> bool:
-        return text in value
-    test.needle = text  # type: ignore[attr-defined]
-    return inline(test, "{0} in {v}", text)
-
-
-def _wildcard_part(part: str | SpecialChars, fold: Callable[[str], str]) -> str:
-    if part is SpecialChars.WILDCARD_MULTI:
-        return ".*"
-    if part is SpecialChars.WILDCARD_SINGLE:
-        return "."
-    return re.escape(fold(part))  # type: ignore[arg-type]
-
-
-def _cased(test: ValueTest, cased: bool) -> ValueTest:
-    """Case-sensitive tests get the raw value: compare its text form."""
-    if not cased:
-        return test
-    return lambda v: test(v if isinstance(v, str) else str(v))
-
-
-_COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
-    CompareOperators.LT: lambda a, b: a < b,
-    CompareOperators.LTE: lambda a, b: a <= b,
-    CompareOperators.GT: lambda a, b: a > b,
-    CompareOperators.GTE: lambda a, b: a >= b,
-    CompareOperators.NEQ: lambda a, b: a != b,
-}
-
-
-def _compare_test(value: SigmaCompareExpression) -> ValueTest:
-    operator, limit = _COMPARE[value.op], value.number.number
-
-    def test(v: Any) -> bool:
-        number = _number(v)
-        return number is not None and operator(number, limit)
-    return test
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    # Text that only Python reads as a number ("inf", "NaN", "1_000") is not one in a log.
-    return number if math.isfinite(number) and "_" not in str(value) else None
-
-
-def _regex_test(value: SigmaRegularExpression) -> ValueTest:
-    flags = 0
-    for flag in value.flags:
-        flags |= SigmaRegularExpression.sigma_to_python_flags[flag]
-    text = str(value.regexp)
-    check_backtracking(text, flags)
-    pattern = re.compile(text, flags)
-    # Sigma regular expressions are searched for (unanchored) and case-sensitive unless `i`.
-    return lambda v: pattern.search(v if isinstance(v, str) else str(v)) is not None
-
-
-def _regex_keys(field: str, value: SigmaRegularExpression) -> Keys:
-    """A regular expression's longest run of literal text that every match contains (outside
-    alternatives, optional parts and repetitions), as a substring key — case-folded, as the
-    values it is looked up in are."""
-    try:
-        tree = sre_parse.parse(str(value.regexp))
-    except re.error:
-        return None
-    runs = [run.lower() for run in _literal_runs(tree)]
-    longest = max(runs, key=len, default="")
-    if len(longest) < MIN_SUBSTRING:
-        return None
-    return (IndexKey(field, frozenset({longest}), substring=True),)
-
-
-def _literal_runs(tree: Any) -> list[str]:
-    runs, current = [], ""
-    for op, argument in tree:
-        if op is sre_parse.LITERAL:
-            current += chr(argument)
-        elif op is sre_parse.SUBPATTERN:
-            inner = _literal_runs(argument[-1])
-            # A group's text joins the text around it only when it is all literal.
-            if len(inner) == 1 and all(o is sre_parse.LITERAL for o, _ in argument[-1]):
-                current += inner[0]
-            else:
-                runs += [current, *inner]
-                current = ""
-        else:
-            runs.append(current)
-            current = ""
-    return [*runs, current]
-
-
-def check_backtracking(text: str, flags: int = 0) -> None:
-    """Refuse a regular expression that can backtrack catastrophically (ReDoS): a repetition
-    inside a repetition (`(a+)+`, `(\\w*\\s?)*`) or a back-reference. Python's `re` has no time
-    limit, so a rule must not be able to stall the pipeline on one crafted log line."""
-    try:
-        tree = sre_parse.parse(text, flags)
-    except re.error as exc:
-        raise RuleError(f"invalid regular expression '{text}': {exc}") from exc
-    if _nested_repeat(tree, inside=False):
-        raise RuleError(f"regular expression '{text}' can backtrack catastrophically "
-                        "(a repetition inside a repetition, or a back-reference); rewrite it "
-                        "without them")
-
-
-_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT",
-                                                                 None)}
-
-
-def _nested_repeat(tree: Any, inside: bool) -> bool:
-    for op, argument in tree:
-        if op in _REPEATS:
-            _, high, sub = argument
-            unbounded = high is sre_parse.MAXREPEAT or high > 16
-            if unbounded and inside and len(sub) > 0:
-                return True
-            if _nested_repeat(sub, inside or unbounded):
-                return True
-        elif op is sre_parse.GROUPREF:
-            return True
-        elif op is sre_parse.SUBPATTERN:
-            if _nested_repeat(argument[-1], inside):
-                return True
-        elif op is sre_parse.BRANCH:
-            if any(_nested_repeat(branch, inside) for branch in argument[1]):
-                return True
-        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT) and _nested_repeat(argument[1],
-                                                                                  inside):
-            return True
-    return False
-
-
-def _cidr_test(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ValueTest:
-    family = socket.AF_INET if network.version == 4 else socket.AF_INET6
-    base, mask = int(network.network_address), int(network.netmask)
-
-    def test(v: Any) -> bool:
-        try:
-            number = int.from_bytes(socket.inet_pton(family, v if isinstance(v, str) else str(v)))
-        except OSError:
-            return False
-        return number & mask == base
-    return test
-
-
-_PARTS: dict[TimestampPart, Callable[[datetime], int]] = {
-    TimestampPart.MINUTE: lambda t: t.minute,
-    TimestampPart.HOUR: lambda t: t.hour,
-    TimestampPart.DAY: lambda t: t.day,
-    TimestampPart.WEEK: lambda t: t.isocalendar().week,
-    TimestampPart.MONTH: lambda t: t.month,
-    TimestampPart.YEAR: lambda t: t.year,
-}
-
-
-def _timestamp_part_test(part: TimestampPart, number: int | float) -> ValueTest:
-    extract = _PARTS[part]
-
-    def test(v: Any) -> bool:
-        try:
-            moment = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
-        except ValueError:
-            return False
-        return extract(moment) == number
-    return test
 
 
 def _reference_matcher(field: str, other: str, value: SigmaFieldReference) -> Matcher:

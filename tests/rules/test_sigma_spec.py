@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from rules.matchers import FieldView
+from rules.field_view import FieldView
 from rules.sigma_rules import DetectionRule, RuleSet, load_rule_text
 
 RULE_ID = "5f0c6f9e-3d2b-4c1a-9e8f-7a6b5c4d3e2f"

