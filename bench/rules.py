@@ -820,7 +820,7 @@ _SECURITY_FIELDS: dict[str, list[FieldMaker]] = {
               _text_value(("NTLM", "Negotiate"))),
              ("LogonProcessName", _DATA + "LogonProcessName", _text_value(("seclogo", "Advapi"))),
              ("TargetUserName", _DATA + "TargetUserName", _word_value("svc_")),
-             ("WorkstationName", "source.domain", _word_value("WS-")),
+             ("WorkstationName", _DATA + "WorkstationName", _word_value("WS-")),
              ("KeyLength", _DATA + "KeyLength", _text_value(("0",)))],
     "4625": [("Status", _DATA + "Status", _text_value(("0xc0000072", "0xc000006f",
                                                         "0xc0000070", "0xc0000413"))),
@@ -828,7 +828,8 @@ _SECURITY_FIELDS: dict[str, list[FieldMaker]] = {
              ("TargetUserName", _DATA + "TargetUserName", _word_value("adm_"))],
     "4688": [("NewProcessName|endswith", "process.executable", _word_value("\\", ".exe")),
              ("CommandLine|contains", "process.command_line", _contains_value(" -")),
-             ("ParentProcessName|endswith", "process.parent.name", _word_value("\\", ".exe"))],
+             ("ParentProcessName|endswith", _DATA + "ParentProcessName",
+              _word_value("\\", ".exe"))],
     "4698": [("TaskName|contains", _DATA + "TaskName", _contains_value("\\")),
              ("TaskContent|contains", _DATA + "TaskContent", _contains_value("<Command>"))],
     "4697": [("ServiceFileName|contains", _DATA + "ServiceFileName", _contains_value("\\"))],
@@ -855,7 +856,7 @@ _SECURITY_FIELDS: dict[str, list[FieldMaker]] = {
     "4657": [("ObjectName|contains", _DATA + "ObjectName", _contains_value("\\Software\\"))],
     "4663": [("ObjectName|endswith", _DATA + "ObjectName", _word_value("\\", ".dmp")),
              ("AccessMask", _DATA + "AccessMask", _text_value(("0x10", "0x1")))],
-    "*": [("SubjectUserName|endswith", "user.name", _endswith_dollar),
+    "*": [("SubjectUserName|endswith", _DATA + "SubjectUserName", _endswith_dollar),
           ("ObjectName|contains", _DATA + "ObjectName", _contains_value("\\"))],
 }
 
