@@ -133,3 +133,11 @@ class SshdLogParser(SyslogParser):
     """auth.log and secure files (`--format sshd`): syslog lines, each program's own fields."""
 
     name = "sshd"
+
+    def parse(self, raw: bytes) -> dict[str, Any]:
+        # Every line of the auth log is an authentication event (as Filebeat's system/auth
+        # fileset has it), whichever program wrote it: pkexec, polkitd, systemd-logind…
+        fields = super().parse(raw)
+        if fields.get("event.dataset") == "syslog":
+            fields["event.dataset"] = AUTH_DATASET
+        return fields

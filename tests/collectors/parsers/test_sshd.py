@@ -185,7 +185,7 @@ def test_auth_log_end_to_end(tmp_path: Path) -> None:
         ("2026-11-22T02:58:03.000000Z", "system.auth", "ssh_login"),
         ("2026-11-22T02:58:03.000000Z", "system.auth", "pam_session_opened"),
         ("2026-11-22T02:59:10.000000Z", "system.auth", "sudo_command"),
-        ("2026-11-22T02:59:30.000000Z", "syslog", None),
+        ("2026-11-22T02:59:30.000000Z", "system.auth", None),  # another program: still auth
     ]
     assert events[0]["source.ip"] == ATTACKER and events[0]["event.outcome"] == "failure"
     assert events[1]["system.auth.ssh.signature"] == (
