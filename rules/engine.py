@@ -67,6 +67,11 @@ class RuleIndex:
 
     def candidates(self, view: FieldView) -> list[DetectionRule]:
         """The rules that could match the event of `view`, in load order."""
+        rules = self.rules
+        return [rules[number] for number in self.numbers(view)]
+
+    def numbers(self, view: FieldView) -> list[int]:
+        """`candidates` as positions in `rules`."""
         numbers = set(self.unkeyed)
         for source in view.event.keys() & self._sources:
             for name, table, substring in self._by_source[source]:
@@ -79,8 +84,7 @@ class RuleIndex:
                         found = table.get(item)
                         if found:
                             numbers.update(found)
-        rules = self.rules
-        return [rules[number] for number in sorted(numbers)]
+        return sorted(numbers) if len(numbers) > 1 else list(numbers)
 
 
 # How often, roughly, a key's field holds its value in events, by the key's rank: a shared
@@ -118,6 +122,7 @@ class RuleEngine:
         enabled = [r for r in ruleset.detections if r.enabled]
         self.index = RuleIndex(enabled)
         self.rules = enabled
+        self._matchers = [rule.compiled.matcher for rule in self.index.rules]
         self.indicators = indicators if indicators is not None and len(indicators) else None
         self.correlations = CorrelationEngine(ruleset.correlations, max_groups)
         observed = {rule_id for c in ruleset.correlations for rule_id in c.rule_ids}
@@ -138,12 +143,14 @@ class RuleEngine:
 
     def _detect(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         alerts: list[dict[str, Any]] = []
-        candidates, observed, silent = self.index.candidates, self._observed, self._silent
+        numbers, observed, silent = self.index.numbers, self._observed, self._silent
+        rules, matchers = self.index.rules, self._matchers
         for event in events:
             view = FieldView(event)
-            for rule in candidates(view):
-                if not rule.compiled.matcher(event, view):
+            for number in numbers(view):
+                if not matchers[number](event, view):
                     continue
+                rule = rules[number]
                 self.matched += 1
                 if rule.id not in silent:
                     alerts.append(build_alert(rule.info, [event], rule.explain(event)))
