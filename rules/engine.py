@@ -63,7 +63,9 @@ class RuleIndex:
             self._by_source.setdefault(source_field(name), []).append((name, values, False))
         for name, automaton in self.by_substring.items():
             self._by_source.setdefault(name, []).append((name, automaton, True))
-        self._sources = frozenset(self._by_source)
+        # A lookup per indexed field beats intersecting the event's keys with them (a set
+        # built per event).
+        self._sources = list(self._by_source.items())
 
     def candidates(self, view: FieldView) -> list[DetectionRule]:
         """The rules that could match the event of `view`, in load order."""
@@ -72,9 +74,11 @@ class RuleIndex:
 
     def numbers(self, view: FieldView) -> list[int]:
         """`candidates` as positions in `rules`."""
-        numbers = set(self.unkeyed)
-        for source in view.event.keys() & self._sources:
-            for name, table, substring in self._by_source[source]:
+        numbers, event = set(self.unkeyed), view.event
+        for source, tables in self._sources:
+            if source not in event:
+                continue
+            for name, table, substring in tables:
                 value = view[name]
                 for item in (value,) if value.__class__ is str else value or ():
                     if substring:

@@ -156,10 +156,12 @@ def _ingest(args: argparse.Namespace) -> int:
     inventory = open_inventory(settings)
     failures: list[str] = []
     progress = Progress(enabled=sys.stderr.isatty())
-    tune_for_throughput()
     records = read_paths(args.paths, args.format, settings.pipeline.max_record_bytes,
                        args.source, failures, progress)
     engine = build_engine(settings)
+    # After the rules: their hundreds of thousands of objects (pySigma's parse trees, compiled
+    # matchers) would otherwise be traversed by every full collection of the run.
+    tune_for_throughput()
     with open_store(settings.store_url()) as store:
         pipeline = build_pipeline(settings, store, inventory, detector=engine)
         summary = IngestSummary()

@@ -23,6 +23,7 @@ from soc.config import Settings, parse_address
 from soc.inventory import Inventory, open_inventory
 from soc.logs import redact_url
 from soc.pipeline import Pipeline, build_pipeline
+from soc.runtime import tune_for_throughput
 from soc.scheduler import Scheduler
 from soc.sources import SourceRegistry
 from soc.store import Store, open_store
@@ -47,6 +48,7 @@ def serve(settings: Settings) -> None:
 
 async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None:
     engine = build_engine(settings)
+    tune_for_throughput()  # again: the rules' objects stay out of the collector's sight too
 
     def stream_pipeline(writer_process: bool = True) -> Pipeline:
         # Every run is a piece of one endless stream: correlation windows close as later
