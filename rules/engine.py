@@ -135,7 +135,6 @@ class RuleEngine:
         wanted = {rule_id for c in ruleset.correlations if c.generate for rule_id in c.rule_ids}
         self._observed = observed
         self._silent = observed - wanted
-        self.matched = 0
         # `soc serve` feeds one engine from every collector's pipeline: correlation windows
         # span sources (a failed VPN logon, then a firewall accept), so they share its state.
         self._lock = threading.Lock()
@@ -155,7 +154,6 @@ class RuleEngine:
                 if not matchers[number](event, view):
                     continue
                 rule = rules[number]
-                self.matched += 1
                 if rule.id not in silent:
                     alerts.append(build_alert(rule.info, [event], rule.explain(event)))
                 if rule.id in observed:
