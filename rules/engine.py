@@ -150,8 +150,20 @@ class RuleEngine:
         rules, matchers = self.index.rules, self._matchers
         for event in events:
             view = FieldView(event)
-            for number in numbers(view):
-                if not matchers[number](event, view):
+            try:
+                found = numbers(view)
+            except Exception:
+                # A value shape no test foresaw must cost this event's detection, never the
+                # batch's: the events around it are still tested and stored.
+                log.exception("rule index failed on an event", extra=_about(event))
+                continue
+            for number in found:
+                try:
+                    if not matchers[number](event, view):
+                        continue
+                except Exception:
+                    log.exception("rule failed on an event",
+                                  extra={**_about(event), "rule": rules[number].id})
                     continue
                 rule = rules[number]
                 if rule.id not in silent:
@@ -170,6 +182,10 @@ class RuleEngine:
         """End of the stream: the alerts of correlation windows that close with it."""
         with self._lock:
             return self.correlations.flush()
+
+
+def _about(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {"event_id": event.get("event.id"), "dataset": event.get("event.dataset")}
 
 
 def load_rules(settings: Settings) -> RuleSet:

@@ -8,7 +8,7 @@ on once, on first use, however many rules test it. Virtual fields (`basename:<fi
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 # A virtual field: the network an address is in, `network/<prefix length>:<field>` (e.g.
@@ -34,7 +34,7 @@ class FieldView(dict[str, Any]):
         value = self.event.get(key)
         # The common cases first, inline: this runs for every field every event is tested on.
         if value.__class__ is str:
-            value = value.lower()
+            value = value.casefold()
         elif value is not None:
             value = comparable(value)
         elif key.startswith(BASENAME):
@@ -56,19 +56,30 @@ def source_field(name: str) -> str:
 
 
 def comparable(value: Any) -> Any:
+    """Case-folded text (casefold, not lower: ſ is s and ς is σ, as a case-insensitive regular
+    expression has them), a tuple of texts for a list (nested lists flattened), None for
+    what has no text (absent, a mapping)."""
     if value is None:
         return None
     if isinstance(value, str):
-        return value.lower()
+        return value.casefold()
     if value.__class__ is int:
         return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return tuple(comparable(v) for v in value if v is not None and not isinstance(v, dict))
+        return tuple(_texts(value))
     if isinstance(value, dict):
         return None
-    return str(value).lower()
+    return str(value).casefold()
+
+
+def _texts(values: list[Any] | tuple[Any, ...]) -> Iterator[str]:
+    for value in values:
+        if isinstance(value, list | tuple):
+            yield from _texts(value)
+        elif value is not None and not isinstance(value, dict):
+            yield comparable(value)
 
 
 def _network(value: Any, prefix: int) -> Any:

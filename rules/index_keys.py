@@ -89,10 +89,10 @@ def string_keys(field: str, value: SigmaString) -> Keys:
     parts = value.s
     if len(parts) == 2 and parts[0] is SpecialChars.WILDCARD_MULTI and isinstance(parts[1], str):
         tail = parts[1]
-        name = tail[1:].lower()
+        name = tail[1:].casefold()
         if tail.startswith(_SEPARATORS) and name and not any(s in name for s in _SEPARATORS):
             return (IndexKey(BASENAME + field, frozenset({name})),)
-    runs = [p.lower() for p in parts if isinstance(p, str)]
+    runs = [p.casefold() for p in parts if isinstance(p, str)]
     longest = max(runs, key=len, default="")
     if len(longest) < MIN_SUBSTRING:
         return None
@@ -103,11 +103,18 @@ def regex_keys(field: str, value: SigmaRegularExpression) -> Keys:
     """A regular expression's longest run of literal text that every match contains (outside
     alternatives, optional parts and repetitions), as a substring key — case-folded, as the
     values it is looked up in are."""
+    flags = 0
+    for flag in value.flags:
+        flags |= SigmaRegularExpression.sigma_to_python_flags[flag]
     try:
-        tree = sre_parse.parse(str(value.regexp))
+        tree = sre_parse.parse(str(value.regexp), flags)
     except re.error:
         return None
-    runs = [run.lower() for run in _literal_runs(tree)]
+    runs = [run.casefold() for run in _literal_runs(tree)]
+    if tree.state.flags & re.IGNORECASE:
+        # Ignoring case, `re` also equates i with ı and İ, and many letters outside ASCII with
+        # others no case folding joins: only ASCII text without i is a sound key.
+        runs = [piece for run in runs for piece in re.split(r"[^\x00-\x7f]|i", run)]
     longest = max(runs, key=len, default="")
     if len(longest) < MIN_SUBSTRING:
         return None

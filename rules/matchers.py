@@ -196,10 +196,12 @@ def _apply(field: str, test: ValueTest, raw: bool) -> Matcher:
     numeric tests); a list matches when any element does."""
     if raw:
         def raw_match(event: Mapping[str, Any], view: FieldView) -> bool:
+            # Scalars only, as the index sees them: a mapping or a nested list has no text.
             value = event.get(field)
             if isinstance(value, list):
-                return any(v is not None and test(v) for v in value)
-            return value is not None and test(value)
+                return any(v is not None and not isinstance(v, dict | list) and test(v)
+                           for v in value)
+            return value is not None and not isinstance(value, dict) and test(value)
         return raw_match
 
     def match(event: Mapping[str, Any], view: FieldView) -> bool:

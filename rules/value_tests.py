@@ -67,14 +67,14 @@ def _literal(value: SigmaString) -> str | None:
     parts = value.s
     if not all(isinstance(p, str) for p in parts):
         return None
-    return "".join(parts).lower()  # type: ignore[arg-type]
+    return "".join(parts).casefold()  # type: ignore[arg-type]
 
 
 def _string_test(value: SigmaString, cased: bool) -> ValueTest:
     parts = list(value.s)
     if any(not isinstance(p, str | SpecialChars) for p in parts):
         raise RuleError(f"placeholder in '{value.original}' has no values (rules.placeholders)")
-    fold = (lambda s: s) if cased else str.lower
+    fold = (lambda s: s) if cased else str.casefold
     many = SpecialChars.WILDCARD_MULTI
     if all(isinstance(p, str) for p in parts):
         text = fold("".join(parts))  # type: ignore[arg-type]

@@ -243,3 +243,42 @@ def test_one_of_selections_sharing_a_literal_still_test_each_whole_selection() -
     logon = {"winlog.channel": "Security", "event.code": "4624"}
     assert rule.matches(logon | {"winlog.event_data.LogonType": "9"})
     assert not rule.matches(logon | {"winlog.event_data.LogonType": "2"})
+
+
+WEB_RULE = ("title: web\nid: 0b5a3c1e-6f0d-4d1e-9c55-2a1e5f6b7c01\n"
+            "logsource: {category: webserver}\ndetection:\n  sel: {url.original|%s: '%s'}\n"
+            "  condition: sel\n")
+
+
+def web_engine(modifier: str, value: str) -> RuleEngine:
+    ruleset = load_rule_text(WEB_RULE % (modifier, value))
+    assert ruleset.errors == []
+    return RuleEngine(ruleset)
+
+
+@pytest.mark.parametrize(("modifier", "value", "url", "fires"), [
+    # Nested lists are flattened: looked up and tested like any list, never a crash.
+    ("contains", "abcdef", [["xabcdefx"]], True),
+    # A mapping has no text: neither the index nor a raw test sees one.
+    ("re", "abcdef", {"k": "abcdef"}, False),
+    ("cased|contains", "abcdef", [{"k": "abcdef"}], False),
+    # Case folding as `re` ignores case (ſ is s), and context-free (Σ at the end of a word).
+    ("re", "(?i)password", "paſſword", True),
+    ("re", "(?i)abcı", "ABCI", True),
+    ("re", "ΛΟΓΟΣ", "ΛΟΓΟΣΤ", True),
+    ("cased|contains", "ΛΟΓΟΣ", "ΛΟΓΟΣΤ", True),
+])
+def test_the_index_lets_through_every_event_a_rule_matches(modifier: str, value: str, url: Any,
+                                                           fires: bool) -> None:
+    engine = web_engine(modifier, value)
+    event = {"event.dataset": "nginx.access", "event.id": "w1", "url.original": url}
+    assert engine.rules[0].matches(event) is fires
+    assert len(engine.detect([event])) == int(fires)
+
+
+def test_an_event_a_rule_cannot_evaluate_costs_only_its_own_detection() -> None:
+    engine = web_engine("contains", "abcdef")
+    broken = {"event.dataset": "nginx.access", "event.id": "b", "url.original": "abcdef"}
+    engine._matchers[0] = lambda event, view: 1 / 0 if event is broken else True
+    good = {"event.dataset": "nginx.access", "event.id": "g", "url.original": "abcdef"}
+    assert [a["event.ids"] for a in engine.detect([broken, good])] == [["g"]]
