@@ -1,4 +1,5 @@
-"""The `soc` command line: serve, ingest, events|alerts search|count, rules, config check, version.
+"""The `soc` command line: serve, ingest, events|alerts search|count, rules, apikey, config
+check, version.
 
 Errors are one line on stderr and a non-zero exit: 2 for bad usage or configuration, 1 for
 anything else that stopped the work.
@@ -17,6 +18,7 @@ import orjson
 from collectors import parsers
 from collectors.inputs import FILE_FORMATS, read_paths
 from soc import __version__
+from soc.apikey_commands import add_apikey_commands
 from soc.config import Settings, load_settings
 from soc.errors import ConfigError, InventoryError, SocError
 from soc.events import unflatten
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     for collection in (Collection.EVENTS, Collection.ALERTS):
         _add_document_commands(commands, common, collection)
     add_rule_commands(commands, common, _settings)
+    add_apikey_commands(commands, common, _settings)
 
     config = commands.add_parser("config", help="configuration")
     config_commands = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
