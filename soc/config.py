@@ -12,7 +12,7 @@ import types
 from collections.abc import Mapping
 from datetime import timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -166,7 +166,47 @@ class RulesSettings(Section):
 
 
 class IncidentsSettings(Section):
+    class SlaTarget(Section):
+        """How soon an incident of one severity must be acknowledged and resolved."""
+
+        acknowledge: Duration
+        resolve: Duration
+
+    # Severities from lowest to highest; the SLA table has one entry for each.
+    SEVERITIES: ClassVar[tuple[str, ...]] = ("informational", "low", "medium", "high",
+                                             "critical")
+    DEFAULT_SLA: ClassVar[dict[str, SlaTarget]] = {
+        "critical": SlaTarget(acknowledge=timedelta(minutes=15), resolve=timedelta(hours=4)),
+        "high": SlaTarget(acknowledge=timedelta(hours=1), resolve=timedelta(hours=8)),
+        "medium": SlaTarget(acknowledge=timedelta(hours=4), resolve=timedelta(hours=24)),
+        "low": SlaTarget(acknowledge=timedelta(hours=8), resolve=timedelta(hours=72)),
+        "informational": SlaTarget(acknowledge=timedelta(hours=24), resolve=timedelta(days=7)),
+    }
+
+    # An alert joins the open incident of its rule and grouping key seen this recently.
     group_window: Duration = timedelta(hours=1)
+    # Per severity; a severity left out keeps its default, so soc.yaml can name only changes.
+    sla: dict[str, SlaTarget] = Field(default_factory=lambda: dict(IncidentsSettings.DEFAULT_SLA))
+
+    @field_validator("group_window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @field_validator("sla")
+    @classmethod
+    def _complete_sla(cls, value: dict[str, SlaTarget]) -> dict[str, SlaTarget]:
+        unknown = sorted(set(value) - set(cls.SEVERITIES))
+        if unknown:
+            raise ValueError(f"unknown severity {unknown[0]!r} (expected one of "
+                             f"{', '.join(cls.SEVERITIES)})")
+        for level, target in value.items():
+            if target.acknowledge <= timedelta(0) or target.resolve < target.acknowledge:
+                raise ValueError(f"{level}: acknowledge must be longer than zero and no "
+                                 f"longer than resolve")
+        return {**cls.DEFAULT_SLA, **value}
 
 
 class RegulationSettings(Section):
