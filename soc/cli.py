@@ -22,6 +22,7 @@ from soc.apikey_commands import add_apikey_commands
 from soc.config import Settings, load_settings
 from soc.errors import ConfigError, InventoryError, SocError
 from soc.events import unflatten
+from soc.incidents import IncidentService
 from soc.inventory import open_inventory
 from soc.logs import configure_logging, redact_url
 from soc.pipeline import IngestSummary, build_pipeline
@@ -166,7 +167,9 @@ def _ingest(args: argparse.Namespace) -> int:
     # matchers) would otherwise be traversed by every full collection of the run.
     tune_for_throughput()
     with open_store(settings.store_url()) as store:
-        pipeline = build_pipeline(settings, store, inventory, detector=engine)
+        incidents = IncidentService(store, settings.incidents)
+        pipeline = build_pipeline(settings, store, inventory, detector=engine,
+                                  on_alerts=incidents.add_alerts)
         summary = IngestSummary()
         try:
             summary = pipeline.run(records, on_batch=progress.update)

@@ -65,7 +65,7 @@ class BatchTally:
     records: int
     dead_kinds: Counter[str]
     first_dead: dict[str, Any]
-    alerts: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -89,7 +89,8 @@ class Pipeline:
     def __init__(self, store: Store, normaliser: EventNormaliser, inventory: Inventory,
                  batch_size: int = 500, commit_size: int = 20_000,
                  detector: Detector | None = None, writer_process: bool = True,
-                 flush_detector: bool = True) -> None:
+                 flush_detector: bool = True,
+                 on_alerts: Callable[[list[dict[str, Any]]], Any] | None = None) -> None:
         self.store = store
         self.normaliser = normaliser
         self.inventory = inventory
@@ -102,6 +103,9 @@ class Pipeline:
         # Off where runs are pieces of one endless stream (`soc serve`): a window closes when
         # later events pass its end, not when a batch does.
         self.flush_detector = flush_detector
+        # The incidents step: it sees alerts once they are stored, so what it writes about
+        # them (an incident naming them) never refers to an alert a crash could lose.
+        self.on_alerts = on_alerts
 
     def run(self, records: Iterable[RawRecord],
             on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
@@ -127,6 +131,7 @@ class Pipeline:
                 batch = self.prepare(raw)
                 if number == 0 or not self.writer_process or not self.store.shareable:
                     _count(batch.tally, self._write(batch), summary)
+                    self._hand_over(batch.tally.alerts)
                 else:
                     writer = writer or StoreWriterProcess(self.store.url, self.commit_size)
                     writer.submit(self._encode(batch), batch.tally.records)
@@ -155,6 +160,16 @@ class Pipeline:
         if alerts:
             self.store.put(Collection.ALERTS, alerts)
             summary.alerts += len(alerts)
+            self._hand_over(alerts)
+
+    def _hand_over(self, alerts: list[dict[str, Any]]) -> None:
+        if self.on_alerts is None or not alerts:
+            return
+        try:
+            self.on_alerts(alerts)
+        except Exception:
+            # The alerts are stored whatever happens here; grouping them must not stop ingest.
+            log.exception("grouping alerts into incidents failed", extra={"alerts": len(alerts)})
 
     def prepare(self, batch: list[RawRecord]) -> Batch:
         """Normalise, tag and run detection on a batch; nothing is written yet."""
@@ -177,7 +192,7 @@ class Pipeline:
         alerts = self.detector.detect(events) if self.detector is not None and events else []
         first = ({"source": dead[0]["dead_letter.source"], "offset": dead[0].get("log.offset"),
                   "reason": dead[0]["error.message"]} if dead else {})
-        tally = BatchTally(len(batch), Counter(d["error.type"] for d in dead), first, len(alerts))
+        tally = BatchTally(len(batch), Counter(d["error.type"] for d in dead), first, alerts)
         return Batch(tally, events, dead, alerts)
 
     def _write(self, batch: Batch) -> Results:
@@ -193,6 +208,7 @@ class Pipeline:
             if isinstance(outcome, BaseException):
                 raise outcome
             _count(tally, outcome, summary)
+            self._hand_over(tally.alerts)
 
 
 def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
@@ -202,7 +218,7 @@ def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
     summary.duplicates += written.duplicates
     dead = sum(tally.dead_kinds.values())
     summary.dead_lettered += dead
-    summary.alerts += tally.alerts
+    summary.alerts += len(tally.alerts)
     summary.reasons.update(tally.dead_kinds)
     if dead:
         # One line per batch, not per record: a file of garbage must not flood the log.
@@ -212,13 +228,15 @@ def _count(tally: BatchTally, results: Results, summary: IngestSummary) -> None:
 
 def build_pipeline(settings: Settings, store: Store, inventory: Inventory,
                    writer_process: bool = True, detector: Detector | None = None,
-                   flush_detector: bool = True) -> Pipeline:
+                   flush_detector: bool = True,
+                   on_alerts: Callable[[list[dict[str, Any]]], Any] | None = None) -> Pipeline:
     """The pipeline soc.yaml describes, over a store and an inventory, with the rule engine
     given (the composition root builds it: soc.cli, soc.service)."""
     normaliser = EventNormaliser(settings.zone(), settings.pipeline.max_future)
     return Pipeline(store, normaliser, inventory, batch_size=settings.pipeline.batch_size,
                     commit_size=settings.pipeline.commit_size, detector=detector,
-                    writer_process=writer_process, flush_detector=flush_detector)
+                    writer_process=writer_process, flush_detector=flush_detector,
+                    on_alerts=on_alerts)
 
 
 def dead_letter(record: RawRecord, reason: str, kind: str, now: datetime) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collectors.sftp import schedule_sftp_pulls
 from collectors.syslog import SyslogServer
 from rules.engine import build_engine
 from soc.config import Settings, parse_address
+from soc.incidents import IncidentService
 from soc.inventory import Inventory, open_inventory
 from soc.logs import redact_url
 from soc.pipeline import Pipeline, build_pipeline
@@ -50,11 +51,13 @@ async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None
     engine = build_engine(settings)
     tune_for_throughput()  # again: the rules' objects stay out of the collector's sight too
 
+    incidents = IncidentService(store, settings.incidents)
+
     def stream_pipeline(writer_process: bool = True) -> Pipeline:
         # Every run is a piece of one endless stream: correlation windows close as later
         # events pass their end, never because a batch or a pull ended.
         return build_pipeline(settings, store, inventory, writer_process, detector=engine,
-                              flush_detector=False)
+                              flush_detector=False, on_alerts=incidents.add_alerts)
 
     pipeline = stream_pipeline()
     sources = SourceRegistry(store)

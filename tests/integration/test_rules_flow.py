@@ -97,6 +97,14 @@ def alert_rows(database: Path) -> set[tuple[str, str, int, str, str]]:
 
 
 KEY = "source.ip=203.0.113.7|organization.id=000.00.02.H45"
+def incident_rows(database: Path) -> set[tuple[str, str, int, str, str]]:
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT doc FROM incidents").fetchall()
+    incidents = [json.loads(doc) for (doc,) in rows]
+    return {(i["rule_ids"][0], i["group_key"], i["alert_count"], i["severity"], i["status"])
+            for i in incidents}
+
+
 EXPECTED = {
     (ROOT_FAILED, KEY, 1, "2026-11-21T03:00:00.000000Z",
      "2026-11-21T03:00:00.000000Z"),
@@ -117,6 +125,9 @@ def test_ingest_raises_alerts_once_and_the_cli_counts_them(setup: tuple[Path, Pa
     again = run_soc("ingest", str(data), "--format", "syslog", "--json", config=config)
     assert json.loads(again.stdout.splitlines()[-1])["alerts"] == 3
     assert run_soc("alerts", "count", config=config).stdout == "3\n"
+    # The alerts grouped into incidents once, replay or not: by rule and grouping key.
+    assert incident_rows(config.parent / "soc.db") == {
+        (ROOT_FAILED, KEY, 2, "medium", "new"), (BRUTE, KEY, 1, "high", "new")}
     assert run_soc("alerts", "count", "--where", f"rule.id={BRUTE}",
                    config=config).stdout == "1\n"
     listed = run_soc("alerts", "search", "--json", "--where", f"rule.id={BRUTE}", config=config)
