@@ -187,6 +187,8 @@ class IncidentsSettings(Section):
     group_window: Duration = timedelta(hours=1)
     # Per severity; a severity left out keeps its default, so soc.yaml can name only changes.
     sla: dict[str, SlaTarget] = Field(default_factory=lambda: dict(IncidentsSettings.DEFAULT_SLA))
+    # How often `soc serve` checks open incidents against their deadlines.
+    sla_check_interval: Duration = timedelta(minutes=1)
 
     @field_validator("group_window")
     @classmethod

@@ -68,6 +68,9 @@ async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None
                                 stream_pipeline(writer_process=False))
     scheduler = Scheduler()
     schedule_sftp_pulls(scheduler, settings, store, stream_pipeline, sources)
+    # Deadlines pass without any event: open incidents are checked against their SLA.
+    scheduler.add_interval_job("incidents-sla", settings.incidents.sla_check_interval,
+                               incidents.refresh_sla)
     try:
         scheduler.start()
         await running.start()
