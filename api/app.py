@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import health
+from api import alerts as alerts_api
+from api import events as events_api
+from api import health, incidents, suppressions
+from api import inventory as inventory_api
+from api import sources as sources_api
+from api import stats as stats_api
 from soc import __version__
 from soc.config import Settings
 from soc.store import Store
@@ -18,4 +23,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.include_router(health.router)
+    app.include_router(incidents.router)
+    app.include_router(suppressions.router)
+    for router in (events_api.router, alerts_api.router, stats_api.router,
+                   inventory_api.router, sources_api.router):
+        app.include_router(router)
     return app
