@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
 from api.events import search
-from api.query_params import search_query
+from api.query_params import QUERY_ERROR, search_query
 from soc.apikeys import Role
 from soc.store import Collection
 from soc.store.query import Query
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(require(Role.VIEWER))])
+router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=QUERY_ERROR,
+                   dependencies=[Depends(require(Role.VIEWER))])
 
 
 @router.get("/alerts")

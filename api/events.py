@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from api.auth import require
-from api.query_params import invalid, search_query
+from api.query_params import QUERY_ERROR, invalid, search_query
 from soc.apikeys import Role
 from soc.errors import NotFoundError
 from soc.events import unflatten
 from soc.store import Collection, Store
 from soc.store.query import Query
 
-router = APIRouter(prefix="/api/v1", tags=["events"], dependencies=[Depends(require(Role.VIEWER))])
+router = APIRouter(prefix="/api/v1", tags=["events"], responses=QUERY_ERROR,
+                   dependencies=[Depends(require(Role.VIEWER))])
 
 
 def search(store: Store, collection: Collection, query: Query) -> dict[str, Any]:

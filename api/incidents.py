@@ -100,6 +100,8 @@ def list_incidents(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:
     zone = request.app.state.settings.zone()
+    if q is not None and "\x00" in q:  # the full-text index cannot parse it (was a 500)
+        raise invalid(("query", "q"), "q must not contain a NUL character", q)
     filters = IncidentFilters(
         statuses=status or [], severities=severity or [], agency=agency, assignee=assignee,
         rule=rule, text=q, since=_bound("since", since, zone), until=_bound("until", until, zone),

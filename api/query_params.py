@@ -8,15 +8,27 @@ prefix and `=*` for present. A bad filter, time or cursor answers 422 with one c
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException, Request
 from fastapi import Query as Param
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from soc.store.query import Filter, Query, parse_filter, time_bound
 
 MAX_LIMIT = 1000
+
+
+class QueryError(BaseModel):
+    """A 422 of a search route: FastAPI's list of errors for a parameter of the wrong type or
+    range, one line of text for a bad filter, time, sort or cursor."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# The routers' `responses`: documents the 422 as it is really answered.
+QUERY_ERROR: dict[int | str, dict[str, Any]] = {
+    422: {"model": QueryError, "description": "a parameter that is invalid or means nothing"}}
 
 Since = Annotated[str | None, Param(description="from this time (ISO 8601, or a duration ago: "
                                                 "15m, 7d)")]
@@ -72,6 +84,8 @@ def search_query(
 ) -> Query:
     """The dependency of a search route: its query parameters as a store Query."""
     start, end = time_range(request, since, until)
+    if q is not None and "\x00" in q:  # the full-text index cannot parse it (was a 500)
+        raise HTTPException(422, "q must not contain a NUL character")
     try:
         return Query(since=start, until=end, filters=filters(where), text=q or None, sort=sort,
                      order=order, limit=limit, cursor=cursor or None)

@@ -26,13 +26,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi import Query as Param
 
 from api.auth import require
-from api.query_params import time_range
+from api.query_params import QUERY_ERROR, time_range
 from soc.apikeys import Role
 from soc.store import Collection, Store
 from soc.store.query import Query
 from soc.timeutil import format_timestamp
 
-router = APIRouter(prefix="/api/v1", tags=["stats"], dependencies=[Depends(require(Role.VIEWER))])
+router = APIRouter(prefix="/api/v1", tags=["stats"], responses=QUERY_ERROR,
+                   dependencies=[Depends(require(Role.VIEWER))])
 
 INCIDENT_FIELDS = {"by_status": "status", "by_severity": "severity", "by_agency": "agencies",
                    "by_rule": "rule_ids"}
