@@ -1,4 +1,5 @@
-"""`GET /health`: is the store reachable? No authentication, for load balancers and probes."""
+"""`GET /health`: is the store reachable, which collectors run, how full is the ingest queue? No
+authentication, for load balancers and probes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ log = logging.getLogger(__name__)
 @router.get("/health", summary="Service health (no authentication)")
 def health(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "version": __version__}
+    # Set by `soc serve`: the collectors and the ingest queue (an app without them, in tests
+    # or embedded, reports the store alone).
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        body.update(runtime.status())
+        if body["ingest"] != "ok":
+            body["status"] = "degraded"
     try:
         facts = request.app.state.store.check()
         body["store"] = {"status": "ok", "backend": facts["backend"],

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -75,7 +76,9 @@ async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None
         scheduler.start()
         await running.start()
         host, port = parse_address(settings.api.listen)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=host,
+        app = create_app(settings, store)
+        app.state.runtime = ServiceStatus(running, ingest)
+        server = uvicorn.Server(uvicorn.Config(app, host=host,
                                                port=port, log_config=None, access_log=False,
                                                lifespan="on"))
         log.info("serving", extra={"listen": settings.api.listen,
@@ -88,6 +91,24 @@ async def _serve(settings: Settings, store: Store, inventory: Inventory) -> None
         await running.stop()
         await asyncio.to_thread(ingest.stop)
         sources.save()
+
+
+class ServiceStatus:
+    """What `/health` reports of the running service beyond the store."""
+
+    def __init__(self, collectors: RunningCollectors, ingest: StreamIngest) -> None:
+        self.collectors = collectors
+        self.ingest = ingest
+
+    def status(self) -> dict[str, Any]:
+        """Collectors listening, and the records queued for the pipeline (of how many); the
+        ingest reason when the pipeline stopped (collectors then count records as dropped)."""
+        ingest = self.ingest
+        report: dict[str, Any] = {
+            "collectors": self.collectors.names(),
+            "queue": {"depth": ingest.depth, "capacity": ingest.max_queued},
+            "ingest": "ok" if ingest.error is None else f"stopped: {ingest.error}"}
+        return report
 
 
 class RunningCollectors:

@@ -51,6 +51,10 @@ def test_serve_answers_health_stores_syslog_and_stops_cleanly(tmp_path: Path) ->
         assert body is not None, "soc serve did not answer within 30 s"
         assert body["status"] == "ok"
         assert body["store"]["backend"] == "sqlite"
+        assert body["collectors"] == ["syslog-udp", "syslog-tcp", "netflow-udp",
+                                      f"file:{tailed}"]
+        assert body["queue"] == {"depth": 0, "capacity": 100_000}
+        assert body["ingest"] == "ok"
         with socket.create_connection(("127.0.0.1", syslog_port)) as tcp:
             tcp.sendall(b"<38>Nov 20 17:00:00 dvc-web-01 sshd[812]: Failed password for root "
                         b"from 203.0.113.7 port 50122 ssh2\n")
