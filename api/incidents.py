@@ -21,6 +21,7 @@ from soc.errors import ConflictError, NotFoundError
 from soc.incidents import SEVERITIES, STATUSES, InvalidTransition
 from soc.store import Collection, Filter, Op
 from soc.store import Query as StoreQuery
+from soc.store.query import searchable_text
 from soc.timeutil import parse_time_bound
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], responses=ERROR_RESPONSES)
@@ -100,12 +101,14 @@ def list_incidents(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:
     zone = request.app.state.settings.zone()
-    if q is not None and "\x00" in q:  # the full-text index cannot parse it (was a 500)
-        raise invalid(("query", "q"), "q must not contain a NUL character", q)
+    try:
+        text = None if q is None else searchable_text(q)
+    except ValueError as error:
+        raise invalid(("query", "q"), str(error), q) from None
     filters = IncidentFilters(
         statuses=status or [], severities=severity or [], agency=agency, assignee=assignee,
-        rule=rule, text=q, since=_bound("since", since, zone), until=_bound("until", until, zone),
-        sla_breached=sla_breached)
+        rule=rule, text=text, since=_bound("since", since, zone),
+        until=_bound("until", until, zone), sla_breached=sla_breached)
     try:
         page = search_incidents(store_of(request), filters, sort, order, limit, cursor)
     except ValueError as error:

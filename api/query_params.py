@@ -84,8 +84,6 @@ def search_query(
 ) -> Query:
     """The dependency of a search route: its query parameters as a store Query."""
     start, end = time_range(request, since, until)
-    if q is not None and "\x00" in q:  # the full-text index cannot parse it (was a 500)
-        raise HTTPException(422, "q must not contain a NUL character")
     try:
         return Query(since=start, until=end, filters=filters(where), text=q or None, sort=sort,
                      order=order, limit=limit, cursor=cursor or None)

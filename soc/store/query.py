@@ -65,6 +65,18 @@ class Query(BaseModel):
     def _safe_sort(cls, value: str) -> str:
         return Filter._safe_name(value)
 
+    @field_validator("text")
+    @classmethod
+    def _searchable(cls, value: str | None) -> str | None:
+        return None if value is None else searchable_text(value)
+
+
+def searchable_text(value: str) -> str:
+    """Full-text search words, refused where no backend's index could parse them."""
+    if "\x00" in value:  # SQLite's FTS5 query parser stops at a NUL ("unterminated string")
+        raise ValueError("full-text search must not contain a NUL character")
+    return value
+
 
 class Page(BaseModel):
     items: list[dict[str, Any]]
