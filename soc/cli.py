@@ -147,8 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
     from soc.service import serve
 
     settings = _settings(args)
-    tune_for_throughput()
-    serve(settings)
+    serve(settings)  # tunes the collector itself, once its rules are loaded
     return 0
 
 
