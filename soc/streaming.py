@@ -94,7 +94,11 @@ class StreamIngest:
             # The pipeline cannot go on (the store refused a batch, the writer died, a bug):
             # refuse records from now on, so collectors count them as dropped instead of
             # waiting for room that never comes.
-            self.error = exc
+            with self._changed:
+                # Refused from the moment the error shows: a record offered in between would be
+                # accepted, then discarded below without being counted as dropped.
+                self._closing = True
+                self.error = exc
             log.error("ingest stopped", extra={"reason": f"{type(exc).__name__}: {exc}",
                                                "discarded": self._queued})
         finally:
